@@ -1,0 +1,75 @@
+"""Per-feature baseline statistics for drift: quantile bin edges and counts, and PSI against them.
+
+The edges are deciles of the training data; the first and last edges are open (-inf, +inf) when
+scoring new data, so every finite value lands in a bin. Missing values are counted apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+N_BINS = 10
+
+
+@dataclass(frozen=True)
+class FeatureBaseline:
+    name: str
+    edges: tuple[float, ...]  # N_BINS + 1 quantile edges
+    counts: tuple[int, ...]  # N_BINS counts
+    missing: int
+    mean: float
+    std: float
+    minimum: float
+    maximum: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "edges": list(self.edges), "counts": list(self.counts), "missing": self.missing,
+            "mean": self.mean, "std": self.std, "min": self.minimum, "max": self.maximum,
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> FeatureBaseline:
+        return FeatureBaseline(
+            name=str(d["name"]), edges=tuple(float(e) for e in d["edges"]),
+            counts=tuple(int(c) for c in d["counts"]), missing=int(d["missing"]),
+            mean=float(d["mean"]), std=float(d["std"]), minimum=float(d["min"]), maximum=float(d["max"]),
+        )
+
+
+def _bin_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    inner = np.asarray(edges[1:-1], dtype=np.float64)
+    idx = np.searchsorted(inner, values, side="right")
+    return np.bincount(idx, minlength=len(edges) - 1)
+
+
+def describe(name: str, column: np.ndarray) -> FeatureBaseline:
+    finite = column[~np.isnan(column)]
+    edges = np.quantile(finite, np.linspace(0.0, 1.0, N_BINS + 1))
+    counts = _bin_counts(finite, edges)
+    return FeatureBaseline(
+        name=name, edges=tuple(round(float(e), 6) for e in edges), counts=tuple(int(c) for c in counts),
+        missing=int(column.size - finite.size), mean=round(float(finite.mean()), 6),
+        std=round(float(finite.std()), 6), minimum=float(finite.min()), maximum=float(finite.max()),
+    )
+
+
+def describe_matrix(names: Sequence[str], X: np.ndarray) -> list[FeatureBaseline]:
+    return [describe(name, X[:, i]) for i, name in enumerate(names)]
+
+
+def psi(baseline: FeatureBaseline, column: np.ndarray) -> float:
+    """Population stability index of `column` against the baseline bins (0 = same distribution)."""
+    finite = column[~np.isnan(column)]
+    if finite.size == 0:
+        return 0.0
+    expected = np.asarray(baseline.counts, dtype=np.float64)
+    actual = _bin_counts(finite, baseline.edges).astype(np.float64)
+    eps = 1e-4
+    e = np.maximum(expected / max(expected.sum(), 1.0), eps)
+    a = np.maximum(actual / actual.sum(), eps)
+    return float(np.sum((a - e) * np.log(a / e)))

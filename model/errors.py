@@ -1,0 +1,42 @@
+"""Errors raised by the model layer; each names what was wrong and what was expected."""
+
+from __future__ import annotations
+
+
+class ModelstageError(Exception):
+    """Base class: a user-facing error whose message is safe to print without a traceback."""
+
+
+class BundleError(ModelstageError):
+    """The bundle is missing, incomplete, tampered with or of an unknown format."""
+
+
+class PackagingError(ModelstageError):
+    """The model could not be packaged (unreadable file, ONNX disagreement, bad feature names)."""
+
+
+class SchemaError(ModelstageError):
+    """A request row does not match the input schema.
+
+    `row` and `field` locate the problem (None when it concerns the whole request); `expected`
+    says what would have been accepted.
+    """
+
+    def __init__(self, message: str, *, row: int | None = None, field: str | None = None,
+                 expected: str | None = None, code: str = "invalid_input") -> None:
+        super().__init__(message)
+        self.message = message
+        self.row = row
+        self.field = field
+        self.expected = expected
+        self.code = code
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.row is not None:
+            out["row"] = self.row
+        if self.field is not None:
+            out["field"] = self.field
+        if self.expected is not None:
+            out["expected"] = self.expected
+        return out

@@ -1,0 +1,168 @@
+"""The input/output schema recorded in a bundle, and turning request rows into a model matrix.
+
+A row is either a list of numbers given by position (the first features in schema order; the rest
+are filled from each feature's documented default) or an object keyed by feature name (missing
+names are filled from defaults too; unknown names are refused). `None` means "missing" and is
+allowed only for features whose NaN policy is "impute".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from model.errors import SchemaError
+
+NanPolicy = Literal["reject", "impute"]
+Dtype = Literal["float", "integer"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    dtype: Dtype
+    minimum: float
+    maximum: float
+    default: float
+    nan_policy: NanPolicy = "reject"
+    unit: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> Feature:
+        return Feature(
+            name=str(d["name"]), dtype=d["dtype"], minimum=float(d["minimum"]), maximum=float(d["maximum"]),
+            default=float(d["default"]), nan_policy=d.get("nan_policy", "reject"),
+            unit=str(d.get("unit", "")), description=str(d.get("description", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Schema:
+    features: tuple[Feature, ...]
+    output: Output
+    max_rows: int = 10_000
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": [f.to_dict() for f in self.features],
+            "output": asdict(self.output),
+            "max_rows": self.max_rows,
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> Schema:
+        return Schema(
+            features=tuple(Feature.from_dict(f) for f in d["features"]),
+            output=Output(**d["output"]),
+            max_rows=int(d.get("max_rows", 10_000)),
+        )
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class RowEncoder:
+    """Validates rows against a schema and writes them into a float matrix.
+
+    Built once per loaded bundle; `encode` is on the hot path of every request, so it avoids
+    numpy calls per cell and keeps per-feature facts in flat tuples.
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self._names = schema.names
+        self._index = {name: i for i, name in enumerate(self._names)}
+        self._defaults = tuple(f.default for f in schema.features)
+        self._n = len(schema.features)
+
+    def encode(self, rows: Sequence[object]) -> np.ndarray:
+        if not isinstance(rows, list | tuple):
+            raise SchemaError(f"expected a list of rows, got {_describe(rows)}", expected="a JSON array of rows")
+        if len(rows) == 0:
+            raise SchemaError("the request has no rows", code="empty_batch", expected="at least one row")
+        if len(rows) > self.schema.max_rows:
+            raise SchemaError(
+                f"the request has {len(rows)} rows; at most {self.schema.max_rows} are accepted per call",
+                code="too_many_rows", expected=f"at most {self.schema.max_rows} rows (use batch scoring)",
+            )
+        out = np.empty((len(rows), self._n), dtype=np.float64)
+        for r, row in enumerate(rows):
+            out[r] = self._encode_row(r, row)
+        return out
+
+    def _encode_row(self, r: int, row: object) -> list[float]:
+        if isinstance(row, Mapping):
+            unknown = [k for k in row if k not in self._index]
+            if unknown:
+                raise SchemaError(
+                    f"row {r}: unknown feature {unknown[0]!r}", row=r, field=str(unknown[0]),
+                    code="unknown_feature", expected=f"feature names among {list(self._names)}",
+                )
+            values = list(self._defaults)
+            for name, value in row.items():
+                i = self._index[name]
+                values[i] = self._check(r, i, value)
+            return values
+        if isinstance(row, list | tuple):
+            if not 1 <= len(row) <= self._n:
+                raise SchemaError(
+                    f"row {r}: got {len(row)} values, expected between 1 and {self._n} "
+                    f"(features in order: {', '.join(self._names)})",
+                    row=r, code="wrong_feature_count", expected=f"1 to {self._n} values in schema order",
+                )
+            values = list(self._defaults)
+            for i, value in enumerate(row):
+                values[i] = self._check(r, i, value)
+            return values
+        raise SchemaError(
+            f"row {r}: expected a list of values or an object keyed by feature name, got {_describe(row)}",
+            row=r, expected="a JSON array or object",
+        )
+
+    def _check(self, r: int, i: int, value: object) -> float:
+        f = self.schema.features[i]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            if f.nan_policy == "impute":
+                return math.nan
+            raise SchemaError(
+                f"row {r}, field {f.name!r}: a value is required (this feature does not accept missing values)",
+                row=r, field=f.name, code="missing_value", expected=f"a number in [{f.minimum:g}, {f.maximum:g}]",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SchemaError(
+                f"row {r}, field {f.name!r}: expected a number, got {_describe(value)}",
+                row=r, field=f.name, code="not_a_number", expected=f"a number in [{f.minimum:g}, {f.maximum:g}]",
+            )
+        x = float(value)
+        if not f.minimum <= x <= f.maximum:  # also refuses +-inf
+            raise SchemaError(
+                f"row {r}, field {f.name!r}: {x:g} is outside the allowed range [{f.minimum:g}, {f.maximum:g}]",
+                row=r, field=f.name, code="out_of_range", expected=f"a number in [{f.minimum:g}, {f.maximum:g}]",
+            )
+        if f.dtype == "integer" and not x.is_integer():
+            raise SchemaError(
+                f"row {r}, field {f.name!r}: expected a whole number, got {x:g}",
+                row=r, field=f.name, code="not_an_integer", expected="a whole number",
+            )
+        return x
