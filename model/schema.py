@@ -95,16 +95,17 @@ class RowEncoder:
         self._index = {name: i for i, name in enumerate(self._names)}
         self._defaults = tuple(f.default for f in schema.features)
         self._n = len(schema.features)
+        self.max_rows = schema.max_rows  # a server may lower it (MODELSTAGE_MAX_ROWS)
 
     def encode(self, rows: Sequence[object]) -> np.ndarray:
         if not isinstance(rows, list | tuple):
             raise SchemaError(f"expected a list of rows, got {_describe(rows)}", expected="a JSON array of rows")
         if len(rows) == 0:
             raise SchemaError("the request has no rows", code="empty_batch", expected="at least one row")
-        if len(rows) > self.schema.max_rows:
+        if len(rows) > self.max_rows:
             raise SchemaError(
-                f"the request has {len(rows)} rows; at most {self.schema.max_rows} are accepted per call",
-                code="too_many_rows", expected=f"at most {self.schema.max_rows} rows (use batch scoring)",
+                f"the request has {len(rows)} rows; at most {self.max_rows} are accepted per call",
+                code="too_many_rows", expected=f"at most {self.max_rows} rows (use batch scoring)",
             )
         out = np.empty((len(rows), self._n), dtype=np.float64)
         for r, row in enumerate(rows):

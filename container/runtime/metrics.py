@@ -1,0 +1,88 @@
+"""Prometheus metrics in the text exposition format, kept in plain dicts (one process each).
+
+Counting is on the hot path of every request, so it is a dict increment and a bisect; rendering
+happens only when /metrics is scraped.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Sequence
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Histogram:
+    def __init__(self, buckets: Sequence[float]) -> None:
+        self.buckets = tuple(sorted(buckets))
+        self.counts = [0] * (len(self.buckets) + 1)
+        self.total = 0.0
+        self.n = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.n += 1
+
+    def render(self, name: str, labels: str) -> list[str]:
+        sep = "," if labels else ""
+        lines, running = [], 0
+        for bound, count in zip(self.buckets, self.counts, strict=False):
+            running += count
+            lines.append(f'{name}_bucket{{{labels}{sep}le="{bound:g}"}} {running}')
+        lines.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.n}')
+        suffix = f"{{{labels}}}" if labels else ""
+        lines.append(f"{name}_sum{suffix} {self.total!r}")
+        lines.append(f"{name}_count{suffix} {self.n}")
+        return lines
+
+
+class Metrics:
+    def __init__(self, prediction_buckets: Sequence[float] = ()) -> None:
+        self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
+        self.latency: dict[str, Histogram] = {}
+        self.predictions = Histogram(prediction_buckets)
+        self.rows = 0
+        self.model_loaded = 0
+
+    def set_prediction_buckets(self, buckets: Sequence[float]) -> None:
+        self.predictions = Histogram(buckets)
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self.requests[(route, status)] += 1
+        hist = self.latency.get(route)
+        if hist is None:
+            hist = self.latency[route] = Histogram(LATENCY_BUCKETS)
+        hist.observe(seconds)
+
+    def observe_predictions(self, values: Sequence[float]) -> None:
+        self.rows += len(values)
+        for v in values:
+            self.predictions.observe(v)
+
+    def render(self) -> bytes:
+        out = [
+            "# HELP modelstage_requests_total Requests by route and HTTP status.",
+            "# TYPE modelstage_requests_total counter",
+        ]
+        for (route, status), n in sorted(self.requests.items()):
+            out.append(f'modelstage_requests_total{{route="{route}",status="{status}"}} {n}')
+        out += [
+            "# HELP modelstage_request_duration_seconds Time from the request's start to its response.",
+            "# TYPE modelstage_request_duration_seconds histogram",
+        ]
+        for route, hist in sorted(self.latency.items()):
+            out += hist.render("modelstage_request_duration_seconds", f'route="{route}"')
+        out += [
+            "# HELP modelstage_prediction Distribution of predicted values (buckets: the bundle's baseline deciles).",
+            "# TYPE modelstage_prediction histogram",
+            *self.predictions.render("modelstage_prediction", ""),
+            "# HELP modelstage_rows_total Rows scored.",
+            "# TYPE modelstage_rows_total counter",
+            f"modelstage_rows_total {self.rows}",
+            "# HELP modelstage_model_loaded 1 once the model is loaded and verified.",
+            "# TYPE modelstage_model_loaded gauge",
+            f"modelstage_model_loaded {self.model_loaded}",
+        ]
+        return ("\n".join(out) + "\n").encode()
