@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -26,6 +28,15 @@ _LEVELS = {"10": "debug", "20": "info", "30": "warning", "40": "error", "50": "c
 def _log_level(settings: Settings) -> str:
     level = _LEVELS.get(settings.log_level, settings.log_level)
     return level if level in ("debug", "info", "warning", "error", "critical") else "info"
+
+
+class _Server(uvicorn.Server):
+    """SIGTERM is the platforms' normal stop (scale-in, update): drain, then exit 0 instead of re-raising it."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM and sig in self._captured_signals:
+            self._captured_signals.remove(sig)
 
 
 def _loader(settings: Settings) -> Scorer:
@@ -69,7 +80,7 @@ def serve(settings: Settings) -> int:
         uvicorn.Server(config).run()
         return 0
     failures: list[BaseException] = []
-    server: uvicorn.Server | None = None
+    server: _Server | None = None
 
     def fatal(exc: BaseException) -> None:
         failures.append(exc)
@@ -77,6 +88,6 @@ def serve(settings: Settings) -> int:
             server.should_exit = True
 
     app = ServingApp(settings, lambda: _loader(settings), on_fatal=fatal)
-    server = uvicorn.Server(_uvicorn_config(app, settings))
+    server = _Server(_uvicorn_config(app, settings))
     server.run()
     return 2 if failures else 0

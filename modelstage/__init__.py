@@ -1,0 +1,1 @@
+"""The `modelstage` command line: a thin shell over `model`, `container` and `infra`."""

@@ -1,0 +1,5 @@
+import sys
+
+from modelstage.cli import main
+
+sys.exit(main())

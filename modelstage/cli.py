@@ -1,0 +1,161 @@
+"""`modelstage` subcommands. Each parses arguments and calls one function; no logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from model.errors import ModelstageError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {value}")
+    return value
+
+
+def _features(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated feature names, got {text!r}")
+    return names
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from modelstage.steps import train
+
+    return train(args.out)
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from modelstage.steps import package
+
+    return package(args.out, model=args.model, features=args.features, data=args.data, target=args.target,
+                   name=args.name, version=args.version)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from modelstage.steps import serve
+
+    return serve(args.bundle, host=args.host, port=args.port, workers=args.workers)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from modelstage.steps import demo
+
+    return demo(args.out, port=args.port, engine=args.engine)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from modelstage.steps import build
+
+    return build(push=args.push, base_image=args.base_image)
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from modelstage.steps import local
+
+    return local(args.cloud, args.bundle, port=args.port, image=args.image, keep=args.keep)
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from modelstage.steps import smoke
+
+    return smoke(args.stack, outputs=args.outputs, bundle=args.bundle, max_latency_ms=args.max_latency_ms,
+                 endpoint_url=args.endpoint_url)
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from modelstage.steps import drift
+
+    return drift(args.bundle, args.data, threshold=args.threshold)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelstage", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("train", help="train the example house-price model")
+    s.add_argument("--out", type=Path, required=True, help="directory for model.skops, reference.csv, train.json")
+    s.set_defaults(handler=cmd_train)
+
+    s = sub.add_parser("package", help="write a verified, reproducible model bundle")
+    s.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    s.add_argument("--model", type=Path, help="your fitted estimator (.joblib, .pkl or .skops); default: train the example")
+    s.add_argument("--features", type=_features, help="comma-separated feature names, in the model's column order")
+    s.add_argument("--data", type=Path, help="CSV with a header (feature columns, optionally the target): "
+                                             "reference rows for the ONNX check and drift baselines")
+    s.add_argument("--target", help="name of the target column in --data (for metrics)")
+    s.add_argument("--name", default="house-prices", help="model name (default: house-prices)")
+    s.add_argument("--version", help="version label (default: derived from the model file's sha256)")
+    s.set_defaults(handler=cmd_package)
+
+    s = sub.add_parser("serve", help="serve a bundle over HTTP on this machine")
+    s.add_argument("--bundle", type=Path, required=True)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=_port, default=8080)
+    s.add_argument("--workers", type=_positive_int, default=1)
+    s.set_defaults(handler=cmd_serve)
+
+    s = sub.add_parser("demo", help="the main job: train, package, serve locally, send requests, stop")
+    s.add_argument("--out", type=Path, default=Path("out"), help="working directory (default: out)")
+    s.add_argument("--port", type=_port, default=None, help="local port (default: a free one)")
+    s.add_argument("--engine", choices=("auto", "docker", "process"), default="auto",
+                   help="serve in the container (docker), in a local process, or docker when available (auto)")
+    s.set_defaults(handler=cmd_demo)
+
+    s = sub.add_parser("build", help="build the serving image (and push it by digest)")
+    s.add_argument("--push", metavar="REPO", help="registry repository to push to, e.g. 127.0.0.1:5000/modelstage")
+    s.add_argument("--base-image", help="base image (default: python:3.11-slim-bookworm, or MODELSTAGE_BASE_IMAGE)")
+    s.set_defaults(handler=cmd_build)
+
+    s = sub.add_parser("local", help="run the image the way a cloud runs it, and send the sample request")
+    s.add_argument("--as", dest="cloud", choices=("sagemaker", "vertex", "azure"), required=True)
+    s.add_argument("--bundle", type=Path, required=True)
+    s.add_argument("--port", type=_port, default=None)
+    s.add_argument("--image", help="image to run (default: build it)")
+    s.add_argument("--keep", action="store_true", help="keep serving until Ctrl+C instead of stopping")
+    s.set_defaults(handler=cmd_local)
+
+    s = sub.add_parser("smoke", help="invoke a deployed stack's endpoint with the bundle's sample request")
+    s.add_argument("stack", help="stack name, e.g. aws-dev")
+    s.add_argument("--outputs", type=Path, help="stack outputs as JSON (default: `pulumi stack output --json`)")
+    s.add_argument("--bundle", type=Path, default=Path("out/bundle"))
+    s.add_argument("--max-latency-ms", type=float, default=2000.0)
+    s.add_argument("--endpoint-url", help="override the SageMaker runtime endpoint URL (tests, VPC endpoints)")
+    s.set_defaults(handler=cmd_smoke)
+
+    s = sub.add_parser("drift", help="compare a CSV of recent inputs with the bundle's baseline (PSI)")
+    s.add_argument("--bundle", type=Path, required=True)
+    s.add_argument("--data", type=Path, required=True, help="CSV with a header of feature names")
+    s.add_argument("--threshold", type=float, default=0.2, help="PSI above which a feature has drifted")
+    s.set_defaults(handler=cmd_drift)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ModelstageError as exc:
+        print(f"modelstage: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("modelstage: interrupted", file=sys.stderr)
+        return 130
