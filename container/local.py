@@ -75,13 +75,17 @@ def wait_healthy(url: str, timeout: float, is_alive: Any = None) -> float:
 class ServerProcess:
     """`python -m container.runtime` as a child process, stopped by its PID with SIGTERM."""
 
-    def __init__(self, bundle: Path, port: int, host: str = "127.0.0.1", workers: int = 1,
+    def __init__(self, bundle: Path | None, port: int, host: str = "127.0.0.1", workers: int = 1,
                  env: dict[str, str] | None = None, log_file: Path | None = None) -> None:
+        """`bundle` None: the runtime finds the model itself, as in a cloud (e.g. from AIP_STORAGE_URI)."""
         self.url = f"http://{host}:{port}"
-        full_env = {**os.environ, **(env or {}), "MODEL_DIR": str(bundle), "MODELSTAGE_HOST": host,
-                    "PORT": str(port), "MODELSTAGE_WORKERS": str(workers)}
-        for var in ("AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT"):
-            full_env.pop(var, None)
+        full_env = {k: v for k, v in os.environ.items()
+                    if k not in ("MODEL_DIR", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT")}
+        full_env.update({"MODELSTAGE_HOST": host, "PORT": str(port), "MODELSTAGE_WORKERS": str(workers)})
+        if bundle is not None:
+            full_env["MODEL_DIR"] = str(bundle)
+        full_env.update(env or {})
+        self.log_file = log_file
         out = log_file.open("ab") if log_file else subprocess.DEVNULL
         self.proc = subprocess.Popen([sys.executable, "-m", "container.runtime", "serve"], env=full_env,
                                      stdout=out, stderr=out, start_new_session=True)

@@ -39,7 +39,8 @@ def to_onnx_bytes(estimator: Any, n_features: int) -> bytes:
             estimator, initial_types=[("input", FloatTensorType([None, n_features]))], target_opset={"": 17, "ai.onnx.ml": 3}
         )
     except Exception as exc:  # skl2onnx raises many types for unsupported models
-        raise PackagingError(f"ONNX cannot express this estimator: {type(exc).__name__}: {exc}") from exc
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise PackagingError(f"ONNX cannot express this estimator: {type(exc).__name__}: {first_line}") from exc
     onx.graph.name = "modelstage"  # skl2onnx names the graph with a random uuid; bundles must be reproducible
     return onx.SerializeToString()
 

@@ -18,8 +18,17 @@ from typing import Any
 import numpy as np
 
 from model.baseline import describe, describe_matrix
-from model.bundle import ARCHIVE, FORMAT, MANIFEST, SAMPLE, Bundle, canonical_json, load_bundle, sha256_file
-from model.bundle import write_reproducible_tar_gz
+from model.bundle import (
+    ARCHIVE,
+    FORMAT,
+    MANIFEST,
+    SAMPLE,
+    Bundle,
+    canonical_json,
+    load_bundle,
+    sha256_file,
+    write_reproducible_tar_gz,
+)
 from model.errors import PackagingError
 from model.onnx_export import check_parity, to_onnx_bytes
 from model.schema import Feature, Output, Schema

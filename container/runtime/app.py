@@ -29,7 +29,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("modelstage.runtime")
-_OFFLOAD_BYTES = 256 * 1024  # bodies this large are scored off the event loop
+_OFFLOAD_BYTES = 64 * 1024  # bodies this large are scored off the event loop, which keeps accepting
+_DRAIN_LIMIT = 64 * 1024 * 1024  # an oversized body is read and dropped up to here, so the client sees the 413
 
 
 class _TooLarge(Exception):
@@ -168,7 +169,7 @@ class ServingApp:
         too_large = contracts.error_reply(413, {
             "code": "payload_too_large", "message": f"the body is larger than {route.max_body} bytes",
             "expected": f"at most {route.max_body} bytes per request (use batch scoring for more)"})
-        if length > route.max_body:
+        if length > _DRAIN_LIMIT:  # not worth reading at all
             return too_large, [(b"connection", b"close")]
         try:
             body = await _read_body(receive, route.max_body)
@@ -188,6 +189,7 @@ class ServingApp:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The body, or _TooLarge once it passes `limit` (after draining what the client still sends)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -196,9 +198,12 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
+        if size <= limit:
+            chunks.append(chunk)
+        elif chunks:
+            chunks.clear()
+        if not message.get("more_body", False) or size > _DRAIN_LIMIT:
+            if size > limit:
+                raise _TooLarge
             return b"".join(chunks)
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from container.runtime.codec import CSV, JSON, BadRequest, decode_csv, decode_json, encode_csv, encode_json
-from container.runtime.codec import media_type
+from container.runtime.codec import CSV, JSON, BadRequest, decode_csv, decode_json, encode_csv, encode_json, media_type
 from model.errors import SchemaError
 from model.scoring import Scorer
 

@@ -1,0 +1,119 @@
+"""Where the runtime finds the bundle on each cloud, including Vertex AI's gs:// download against a
+real GCS emulator (gcp-storage-emulator on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from container.local import ServerProcess, free_port, request
+from container.runtime.model_source import resolve_model_dir
+from container.runtime.settings import Settings, SettingsError
+from model.bundle import ARCHIVE, Bundle, load_bundle
+from model.errors import BundleError
+
+
+@pytest.fixture(scope="module")
+def gcs() -> Iterator[str]:
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    host = f"http://127.0.0.1:{port}"
+    old = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = host
+    try:
+        yield host
+    finally:
+        server.stop()
+        if old is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = old
+
+
+def _upload(bundle: Bundle, bucket_name: str, prefix: str, names: list[str]) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="test", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    bucket = client.bucket(bucket_name)
+    if not bucket.exists():
+        client.create_bucket(bucket_name)
+    for name in names:
+        bucket.blob(f"{prefix}/{name}").upload_from_filename(str(bundle.path / name))
+
+
+def test_vertex_downloads_the_bundle_from_gcs(gcs: str, bundle: Bundle) -> None:
+    _upload(bundle, "models", "house/v1", ["bundle.json", "model.onnx", "sample_request.json"])
+    found = resolve_model_dir(Settings.from_env({"AIP_STORAGE_URI": "gs://models/house/v1"}))
+    assert load_bundle(found).version == bundle.version
+
+
+def test_vertex_unpacks_a_model_tar_gz_from_gcs(gcs: str, bundle: Bundle) -> None:
+    _upload(bundle, "models", "house/archive", [ARCHIVE])
+    found = resolve_model_dir(Settings.from_env({"AIP_STORAGE_URI": "gs://models/house/archive"}))
+    assert load_bundle(found).version == bundle.version
+
+
+def test_empty_gcs_prefix_is_a_clear_error(gcs: str) -> None:
+    with pytest.raises(BundleError, match="no objects found"):
+        resolve_model_dir(Settings.from_env({"AIP_STORAGE_URI": "gs://models/nothing-here"}))
+
+
+def test_vertex_server_end_to_end_from_gcs(gcs: str, bundle: Bundle, tmp_path: Path) -> None:
+    _upload(bundle, "models", "house/e2e", ["bundle.json", "model.onnx", "sample_request.json"])
+    port = free_port()
+    env = {"AIP_MODE": "PREDICTION", "AIP_STORAGE_URI": "gs://models/house/e2e", "AIP_HTTP_PORT": str(port),
+           "AIP_HEALTH_ROUTE": "/health", "AIP_PREDICT_ROUTE": "/predict", "STORAGE_EMULATOR_HOST": gcs}
+    with ServerProcess(None, port, env=env, log_file=tmp_path / "log") as proc:
+        proc.wait_healthy(30)
+        r = request(f"{proc.url}/predict", b'{"instances": [[1200, 3, 2]]}')
+        assert r.status == 200 and len(r.json()["predictions"]) == 1
+
+
+def test_sagemaker_layout_unpacked_tar(bundle: Bundle, tmp_path: Path) -> None:
+    with tarfile.open(bundle.archive) as tar:
+        tar.extractall(tmp_path / "opt-ml-model")
+    assert resolve_model_dir(Settings.from_env({"MODEL_DIR": str(tmp_path / "opt-ml-model")})) == tmp_path / "opt-ml-model"
+
+
+def test_azure_mount_is_searched_for_the_bundle(bundle: Bundle, tmp_path: Path) -> None:
+    mount = tmp_path / "azureml-models"
+    shutil.copytree(bundle.path, mount / "house-prices" / "3")
+    assert resolve_model_dir(Settings.from_env({"AZUREML_MODEL_DIR": str(mount)})) == mount / "house-prices" / "3"
+
+
+def test_a_folder_with_only_the_archive_is_unpacked(bundle: Bundle, tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    shutil.copy(bundle.archive, tmp_path / "m" / ARCHIVE)
+    found = resolve_model_dir(Settings.from_env({"MODEL_DIR": str(tmp_path / "m")}))
+    assert load_bundle(found).version == bundle.version
+
+
+def test_missing_model_dir_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="MODEL_DIR"):
+        resolve_model_dir(Settings.from_env({"MODEL_DIR": str(tmp_path / "none")}))
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"PORT": "eighty"}, "PORT='eighty': expected a whole number"),
+    ({"AIP_HTTP_PORT": "70000"}, "AIP_HTTP_PORT=70000"),
+    ({"MODELSTAGE_WORKERS": "0"}, "MODELSTAGE_WORKERS=0"),
+    ({"AIP_PREDICT_ROUTE": "predict"}, "expected a path starting with '/'"),
+])
+def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_port_precedence() -> None:
+    assert Settings.from_env({}).port == 8080
+    assert Settings.from_env({"AIP_HTTP_PORT": "9000", "PORT": "1"}).port == 9000
+    assert Settings.from_env({"SAGEMAKER_BIND_TO_PORT": "9100"}).port == 9100
