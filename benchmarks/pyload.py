@@ -69,8 +69,8 @@ async def _worker(host: str, port: int, request: bytes, deadline: float, timeout
 async def _run(url: str, body: bytes, connections: int, duration: float, timeout_s: float) -> LoadResult:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    request = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
     latencies: list[int] = []
     counts = {"requests": 0, "status": 0, "socket": 0}
     started = time.perf_counter()
@@ -82,14 +82,16 @@ async def _run(url: str, body: bytes, connections: int, duration: float, timeout
     ordered = sorted(latencies)
     ms = [x / 1e6 for x in ordered]
     return LoadResult(
-        generator="python-asyncio", requests=counts["requests"], seconds=seconds, rps=counts["requests"] / seconds,
+        generator="python-asyncio", requests=counts["requests"], seconds=seconds,
+        rps=counts["requests"] / seconds,
         p50_ms=percentile(ms, 50), p90_ms=percentile(ms, 90), p99_ms=percentile(ms, 99),
         max_ms=ms[-1] if ms else float("nan"), mean_ms=sum(ms) / len(ms) if ms else float("nan"),
         status_errors=counts["status"], socket_errors=counts["socket"],
     )
 
 
-def run_python_load(url: str, body: bytes, connections: int, duration: float, timeout_s: float = 5.0) -> LoadResult:
+def run_python_load(url: str, body: bytes, connections: int, duration: float,
+                    timeout_s: float = 5.0) -> LoadResult:
     if uvloop is not None:
         return uvloop.run(_run(url, body, connections, duration, timeout_s))
     return asyncio.run(_run(url, body, connections, duration, timeout_s))

@@ -49,7 +49,7 @@ def parse_wrk_output(stdout: str, generator: str = "wrk") -> LoadResult:
     """The figures from wrk's stdout: the last `modelstage-wrk key=value ...` line printed by `done`."""
     lines = [line for line in stdout.splitlines() if line.startswith(MARKER + " ")]
     if not lines:
-        raise ValueError(f"no '{MARKER}' line in wrk's output (did the Lua `done` callback run?): {stdout[-300:]!r}")
+        raise ValueError(f"no '{MARKER}' line in wrk's output (did the Lua `done` run?): {stdout[-300:]!r}")
     fields: dict[str, str] = {}
     for token in lines[-1].split()[1:]:
         key, sep, value = token.partition("=")
@@ -79,7 +79,8 @@ def run_wrk(url: str, body: bytes, connections: int, duration: float, threads: i
         script.write_text(lua_script(body))
         cmd = [wrk_path() or "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
                f"--timeout={timeout_s:g}s", "-s", str(script), url]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + timeout_s + 30, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + timeout_s + 30,
+                              check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
     return parse_wrk_output(proc.stdout, generator=f"wrk -t{threads}")

@@ -13,10 +13,14 @@ from model.package import SEED_REQUEST, package_example
 def _engine_reason() -> str | None:
     """None when a Docker engine answers; otherwise why not."""
     try:
-        from container.engine import engine_problem
+        from container.build import BuildError, connect
     except ImportError as exc:  # the build extra is not installed
         return f"the docker SDK is not available ({exc})"
-    return engine_problem()
+    try:
+        connect(timeout=10)
+    except BuildError as exc:
+        return str(exc)
+    return None
 
 
 def _show(label: str, url: str, payload: dict[str, object], body: bytes, status: int, seconds: float) -> None:

@@ -1,0 +1,92 @@
+"""Printing the figures and checking the issue's targets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks.results import LoadResult, Timing
+
+MIB = 1024 * 1024
+RSS_TARGET_BYTES = 125 * 1000 * 1000  # "125 MB", read strictly as decimal megabytes (119.2 MiB)
+
+
+@dataclass(frozen=True)
+class Row:
+    server: str  # "http-floor", "modelstage", "mlflow"
+    workers: int
+    rows: int  # rows per request
+    concurrency: int
+    result: LoadResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "result": {**asdict(self.result), "errors": self.result.errors}}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    wanted: str
+    got: str
+    ok: bool | None  # None: not measured (skipped)
+
+    @property
+    def verdict(self) -> str:
+        return "SKIP" if self.ok is None else "PASS" if self.ok else "FAIL"
+
+
+def timing_table(timings: list[Timing]) -> str:
+    lines = [f"{'in-process call':<50} {'calls':>6} {'median us':>10} {'p99 us':>10}"]
+    lines += [f"{t.name:<50} {t.calls:>6} {t.median_us:>10.1f} {t.p99_us:>10.1f}" for t in timings]
+    return "\n".join(lines)
+
+
+def load_table(rows: list[Row]) -> str:
+    head = (f"{'server':<11} {'workers':>7} {'rows':>4} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} "
+            f"{'p99 ms':>8} {'max ms':>8} {'errors':>6}  generator")
+    lines = [head]
+    for r in rows:
+        x = r.result
+        lines.append(f"{r.server:<11} {r.workers:>7} {r.rows:>4} {r.concurrency:>4} {x.rps:>9.0f} "
+                     f"{x.p50_ms:>8.2f} {x.p90_ms:>8.2f} {x.p99_ms:>8.2f} {x.max_ms:>8.2f} {x.errors:>6}  "
+                     f"{x.generator}")
+    return "\n".join(lines)
+
+
+def find(rows: list[Row], server: str, workers: int, n: int, concurrency: int) -> LoadResult | None:
+    for r in rows:
+        if (r.server, r.workers, r.rows, r.concurrency) == (server, workers, n, concurrency):
+            return r.result
+    return None
+
+
+def targets(rows: list[Row], rss_one_worker: int | None) -> list[Target]:
+    ours = find(rows, "modelstage", 1, 1, 8)
+    floor = find(rows, "http-floor", 1, 1, 8)
+    mlflow = find(rows, "mlflow", 1, 1, 8)
+    out: list[Target] = []
+    if ours and floor:
+        out.append(Target("req/s vs HTTP floor", ">= 60% of floor",
+                          f"{ours.rps:.0f} / {floor.rps:.0f} = {ours.rps / floor.rps:.0%}",
+                          ours.rps >= 0.6 * floor.rps))
+    if ours and mlflow:
+        out.append(Target("req/s vs MLflow", ">= 8x MLflow",
+                          f"{ours.rps:.0f} / {mlflow.rps:.0f} = {ours.rps / mlflow.rps:.1f}x",
+                          ours.rps >= 8 * mlflow.rps))
+        out.append(Target("p99 vs MLflow", ">= 10x lower than MLflow",
+                          f"{mlflow.p99_ms:.2f} / {ours.p99_ms:.2f} ms = {mlflow.p99_ms / ours.p99_ms:.1f}x",
+                          ours.p99_ms * 10 <= mlflow.p99_ms))
+    else:
+        out += [Target("req/s vs MLflow", ">= 8x MLflow", "not measured", None),
+                Target("p99 vs MLflow", ">= 10x lower than MLflow", "not measured", None)]
+    if rss_one_worker is not None:
+        out.append(Target("peak RSS, 1 worker", "< 125 MB (119.2 MiB)",
+                          f"{rss_one_worker / MIB:.1f} MiB ({rss_one_worker / 1e6:.1f} MB)",
+                          rss_one_worker < RSS_TARGET_BYTES))
+    return out
+
+
+def target_table(found: list[Target]) -> str:
+    lines = ["targets (modelstage, 1 worker, 1-row requests, concurrency 8):"]
+    lines += [f"  {t.verdict:<4}  {t.name:<22} wanted {t.wanted:<26} got {t.got}" for t in found]
+    return "\n".join(lines)

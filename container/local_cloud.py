@@ -1,0 +1,182 @@
+"""`modelstage local --as CLOUD`: start the serving image the way that cloud starts it.
+
+- sagemaker: `IMAGE serve`, model.tar.gz unpacked into /opt/ml/model, port 8080 published on 127.0.0.1.
+- vertex: the AIP_* variables; the bundle is uploaded to a local GCS emulator and the container
+  downloads it from AIP_STORAGE_URI itself. The container shares the host's network so it can reach
+  the emulator on 127.0.0.1 (this workplace allows loopback only), and binds 127.0.0.1 for that reason.
+- azure: the bundle mounted at /var/azureml-app/azureml-models/<name>/<version>, AZUREML_MODEL_DIR set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from container.local import LocalRunError, free_port, request, wait_healthy
+from container.runtime.model_source import _safe_extract
+from container.runtime.settings import AZUREML_MOUNT_ROOT, SAGEMAKER_MODEL_DIR
+from model.bundle import Bundle, load_bundle
+
+Say = Callable[[str], None]
+CLOUDS = ("sagemaker", "vertex", "azure")
+GCS_BUCKET = "modelstage-local"
+
+
+@dataclass
+class CloudRun:
+    """How one cloud starts the container, and how to talk to it."""
+
+    health_path: str
+    predict_path: str
+    envelope: Callable[[dict[str, Any]], dict[str, Any]]
+    run_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _publish(port: int) -> dict[str, Any]:
+    return {"ports": {"8080/tcp": ("127.0.0.1", port)}}
+
+
+@contextlib.contextmanager
+def _gcs_emulator(bundle: Bundle) -> Iterator[tuple[str, str]]:
+    """A GCS emulator on 127.0.0.1 holding the bundle; yields (emulator URL, gs:// URI)."""
+    try:
+        from gcp_storage_emulator.server import create_server
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+    except ImportError as exc:
+        raise LocalRunError(f"--as vertex needs gcp-storage-emulator on this machine ({exc}); "
+                            "install modelstage with the 'build' extra") from exc
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    host = f"http://127.0.0.1:{port}"
+    try:
+        client = storage.Client(project="local", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                                client_options={"api_endpoint": host})
+        bucket = client.create_bucket(GCS_BUCKET)
+        prefix = f"{bundle.name}/{bundle.version}"
+        for name in ["bundle.json", *bundle.manifest["files"]]:
+            bucket.blob(f"{prefix}/{name}").upload_from_filename(str(bundle.path / name))
+        yield host, f"gs://{GCS_BUCKET}/{prefix}"
+    finally:
+        server.stop()
+
+
+def _sagemaker(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudRun:
+    unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelstage-opt-ml-model-")))
+    _safe_extract(bundle.archive, unpacked)  # what SageMaker does with ModelDataUrl
+    unpacked.chmod(0o755)
+    return CloudRun("/ping", "/invocations", lambda sample: sample, {
+        "command": ["serve"], **_publish(port),
+        "volumes": {str(unpacked): {"bind": SAGEMAKER_MODEL_DIR, "mode": "ro"}},
+    })
+
+
+def _vertex(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudRun:
+    emulator, uri = stack.enter_context(_gcs_emulator(bundle))
+    deployed = f"/v1/endpoints/local/deployedModels/{bundle.name}"
+    env = {
+        "AIP_MODE": "PREDICTION", "AIP_MODE_VERSION": "1.0.0", "AIP_FRAMEWORK": "CUSTOM_CONTAINER",
+        "AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": deployed, "AIP_PREDICT_ROUTE": f"{deployed}:predict",
+        "AIP_STORAGE_URI": uri, "AIP_MODEL_NAME": "local", "AIP_ENDPOINT_ID": "local",
+        "AIP_DEPLOYED_MODEL_ID": bundle.name, "AIP_VERSION_NAME": bundle.version, "AIP_PROJECT_NUMBER": "0",
+        "AIP_MACHINE_TYPE": "local", "STORAGE_EMULATOR_HOST": emulator, "MODELSTAGE_HOST": "127.0.0.1",
+    }
+    return CloudRun(deployed, f"{deployed}:predict", lambda sample: {"instances": [sample["input"]]},
+                    {"environment": env, "network_mode": "host"})
+
+
+def _azure(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudRun:
+    mounted = f"{AZUREML_MOUNT_ROOT}/{bundle.name}/{bundle.version}"
+    return CloudRun("/ready", "/score", lambda sample: sample, {
+        **_publish(port), "environment": {"AZUREML_MODEL_DIR": mounted},
+        "volumes": {str(bundle.path.resolve()): {"bind": mounted, "mode": "ro"}},
+    })
+
+
+_CLOUDS = {"sagemaker": _sagemaker, "vertex": _vertex, "azure": _azure}
+
+
+def _client() -> Any:
+    import docker
+
+    from container.build import connect
+    from container.engine import engine_environment
+
+    connect(timeout=30)  # raises the clear "no engine" error
+    return docker.from_env(version="auto", timeout=120, environment=engine_environment())
+
+
+def _logs_tail(container: Any, lines: int = 15) -> str:
+    try:
+        return container.logs(tail=lines).decode(errors="replace").strip()
+    except Exception:  # the container may be gone already
+        return "(no logs)"
+
+
+def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str | None, keep: bool, say: Say,
+                 extra_requests: Sequence[tuple[str, dict[str, Any]]] = ()) -> int:
+    if cloud not in _CLOUDS:
+        raise LocalRunError(f"--as {cloud!r}: expected one of {', '.join(CLOUDS)}")
+    bundle = load_bundle(bundle_dir, verify_archive=True)
+    client = _client()
+    if image is None:
+        from container.build import build_image
+
+        say("building the serving image (unchanged inputs reuse the cached image)...")
+        result = build_image(api=client.api)
+        image = result.tag
+        say(f"image {image}{' (built)' if result.built else ' (cached)'}")
+    port = port or free_port()
+    with contextlib.ExitStack() as stack:
+        run = _CLOUDS[cloud](bundle, port, stack)
+        started = time.perf_counter()
+        container = client.containers.run(image, detach=True, name=f"modelstage-{cloud}-{port}",
+                                          labels={"dev.modelstage.local": cloud}, **run.run_kwargs)
+        stack.callback(_stop, container, say)
+        url = f"http://127.0.0.1:{port}"
+
+        def alive() -> bool:
+            container.reload()
+            return container.status in ("created", "running")
+
+        try:
+            took = wait_healthy(f"{url}{run.health_path}", 60, alive)
+        except LocalRunError as exc:
+            raise LocalRunError(f"{exc}; container log:\n{_logs_tail(container)}") from None
+        say(f"{cloud}: container {container.short_id} healthy {took * 1000:.0f} ms after docker run "
+            f"({(time.perf_counter() - started) * 1000:.0f} ms in all); predict URL {url}{run.predict_path}")
+        for label, payload in [("sample request", bundle.sample_request), *extra_requests]:
+            body = run.envelope(payload)
+            r = request(f"{url}{run.predict_path}", json.dumps(body).encode())
+            say(f"{label}: POST {url}{run.predict_path} {json.dumps(body)} -> {r.status} "
+                f"{r.body.decode(errors='replace')} ({r.seconds * 1000:.1f} ms)")
+            if r.status != 200:
+                return 1
+        if keep:
+            say("serving until Ctrl+C")
+            with contextlib.suppress(KeyboardInterrupt):
+                while alive():
+                    time.sleep(1)
+    return 0
+
+
+def _stop(container: Any, say: Say) -> None:
+    started = time.perf_counter()
+    with contextlib.suppress(Exception):
+        container.stop(timeout=30)
+    code = "?"
+    with contextlib.suppress(Exception):
+        code = str(container.wait(timeout=35).get("StatusCode"))
+    with contextlib.suppress(Exception):
+        container.remove(force=True)
+    say(f"stopped the container in {time.perf_counter() - started:.1f} s (exit code {code})")
+
+
+__all__ = ["CLOUDS", "run_as_cloud"]
