@@ -11,7 +11,9 @@ from typing import Any
 from benchmarks.results import Timing
 
 Message = MutableMapping[str, Any]
-App = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Message, Receive, Send], Awaitable[None]]
 
 
 def _scope(body: bytes) -> Message:
@@ -58,7 +60,8 @@ def serving_app(bundle_dir: Path, timeout_s: float = 60.0) -> App:
     from model.bundle import load_bundle
     from model.scoring import Scorer
 
-    app = ServingApp(Settings.from_env({"MODEL_DIR": str(bundle_dir)}), lambda: Scorer(load_bundle(bundle_dir)))
+    settings = Settings.from_env({"MODEL_DIR": str(bundle_dir)})
+    app = ServingApp(settings, lambda: Scorer(load_bundle(bundle_dir)))
     app.start_loading()
     deadline = time.perf_counter() + timeout_s
     while app.scorer is None:

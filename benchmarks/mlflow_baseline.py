@@ -8,8 +8,10 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from benchmarks import servers
+from benchmarks.cpu import CpuUse
 from benchmarks.results import LoadResult
 
 HERE = Path(__file__).resolve().parent
@@ -59,9 +61,11 @@ def save_model(venv: Path, out: Path) -> None:
         raise RuntimeError(f"saving the MLflow model failed:\n{proc.stderr[-2000:]}")
 
 
+Measure = Callable[[int, str, bytes, int, float], tuple[LoadResult, CpuUse]]  # pid, url, body, conns, secs
+
+
 def measure_mlflow(workdir: Path, body: bytes, connections: int, duration: float, warmup: float,
-                   load: Callable[[str, bytes, int, float], LoadResult],
-                   say: Callable[[str], None] = print) -> dict[str, object]:
+                   measure: Measure, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Save, serve (one uvicorn worker, --env-manager local), measure, stop. Returns figures."""
     venv = ensure_venv(say=say)
     model_dir = workdir / "mlflow-model"
@@ -75,8 +79,8 @@ def measure_mlflow(workdir: Path, body: bytes, connections: int, duration: float
         cold_start = servers.wait_ready(server, "/ping", timeout_s=180)
         url = server.base + "/invocations"
         if warmup > 0:
-            load(url, body, connections, warmup)
-        result = load(url, body, connections, duration)
+            measure(server.proc.pid, url, body, connections, warmup)
+        result, cpu = measure(server.proc.pid, url, body, connections, duration)
         rss = servers.peak_rss(server.proc.pid)
     return {"version": mlflow_version(venv), "command": " ".join(cmd), "cold_start_s": cold_start,
-            "result": result, "rss_bytes": sum(rss.values()), "rss_by_pid": rss}
+            "result": result, "cpu": cpu, "rss_bytes": sum(rss.values()), "rss_by_pid": rss}

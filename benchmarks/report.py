@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.cpu import CpuUse
 from benchmarks.results import LoadResult, Timing
 
 MIB = 1024 * 1024
 RSS_TARGET_BYTES = 125 * 1000 * 1000  # "125 MB", read strictly as decimal megabytes (119.2 MiB)
+NOISY_CORES = 0.15
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class Row:
     rows: int  # rows per request
     concurrency: int
     result: LoadResult
+    cpu: CpuUse | None = None  # average cores busy: server, load generator, other processes
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "result": {**asdict(self.result), "errors": self.result.errors}}
@@ -43,13 +46,18 @@ def timing_table(timings: list[Timing]) -> str:
 
 def load_table(rows: list[Row]) -> str:
     head = (f"{'server':<11} {'workers':>7} {'rows':>4} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} "
-            f"{'p99 ms':>8} {'max ms':>8} {'errors':>6}  generator")
+            f"{'p99 ms':>8} {'max ms':>8} {'errors':>6}  {'cpu: server gen other':>21}")
     lines = [head]
     for r in rows:
         x = r.result
+        cpu = f"{r.cpu.server:>6.2f} {r.cpu.generator:>4.2f} {r.cpu.other:>5.2f}" if r.cpu else ""
+        noisy = " *" if r.cpu and r.cpu.other > NOISY_CORES else ""
         lines.append(f"{r.server:<11} {r.workers:>7} {r.rows:>4} {r.concurrency:>4} {x.rps:>9.0f} "
                      f"{x.p50_ms:>8.2f} {x.p90_ms:>8.2f} {x.p99_ms:>8.2f} {x.max_ms:>8.2f} {x.errors:>6}  "
-                     f"{x.generator}")
+                     f"{cpu:>21}{noisy}")
+    lines.append("errors = responses >= 400 + socket errors; cpu = average cores busy during the run (server "
+                 "process tree, load generator, all other processes);")
+    lines.append(f"* = other processes used > {NOISY_CORES} cores: something else competed for the CPU")
     return "\n".join(lines)
 
 

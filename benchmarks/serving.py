@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/serving.py [--duration 10] [--skip-mlflow] [--json out/bench.json]
 
-One run measures: the in-process floor (Scorer, ONNX Runtime, scikit-learn), the HTTP floor (a
-constant ASGI app on the same uvicorn + uvloop + httptools stack), modelstage with 1 and 2 workers
-(1- and 100-row requests at concurrency 1, 8, 32) and `mlflow models serve` on the same model.
-Load comes from wrk (`apt-get install -y wrk`), else from a slower Python asyncio generator.
+One run measures: the in-process floor (Scorer, ONNX Runtime, scikit-learn, the ASGI app called
+directly), the HTTP floor (a constant ASGI app on the same uvicorn + uvloop + httptools stack),
+modelstage with 1 and 2 workers (1- and 100-row requests at concurrency 1, 8, 32) and
+`mlflow models serve` on the same model. Load comes from wrk (`apt-get install -y wrk`), else from
+a slower Python asyncio generator.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make `benchmarks`, `model`, `container` importable
 
 from benchmarks import report, servers, wrk  # noqa: E402
+from benchmarks.cpu import CpuUse, CpuWatch  # noqa: E402
 from benchmarks.pyload import run_python_load  # noqa: E402
 from benchmarks.results import LoadResult, Timing  # noqa: E402
 
@@ -54,18 +56,72 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def make_loader(args: argparse.Namespace) -> tuple[Load, str]:
-    if not args.python_load and wrk.wrk_path():
-        version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10, check=False)
-        return (lambda url, body, c, d: wrk.run_wrk(url, body, c, d, args.wrk_threads),
-                (version.stdout or version.stderr).splitlines()[0] + f"; run with -t{args.wrk_threads}")
-    if not args.python_load:
-        say(wrk.INSTALL_HINT + "; falling back to the Python asyncio load generator (slower, a lower bound)")
-    return (lambda url, body, c, d: run_python_load(url, body, c, d)), "python-asyncio (uvloop) fallback"
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.load, self.generator = self._loader()
+
+    def _loader(self) -> tuple[Load, str]:
+        args = self.args
+        if not args.python_load and wrk.wrk_path():
+            out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10, check=False)
+            version = ((out.stdout or out.stderr).splitlines() or ["wrk"])[0].split(" Copyright")[0]
+            return (lambda url, body, c, d: wrk.run_wrk(url, body, c, d, args.wrk_threads),
+                    f"{version}, -t{args.wrk_threads}")
+        if not args.python_load:
+            say(wrk.INSTALL_HINT + "; using the Python asyncio load generator (slower: a lower bound)")
+        return (lambda url, body, c, d: run_python_load(url, body, c, d)), "python-asyncio (uvloop) fallback"
+
+    def measure(self, pid: int, url: str, body: bytes, connections: int,
+                seconds: float) -> tuple[LoadResult, CpuUse]:
+        watch = CpuWatch(pid)
+        result = self.load(url, body, connections, seconds)
+        return result, watch.stop()
+
+    def http_floor(self, body: bytes) -> report.Row:
+        port = servers.free_port()
+        cmd = [sys.executable, "-m", "uvicorn", "benchmarks.const_app:app", "--host", "127.0.0.1",
+               "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+               "--workers", "1", "--log-level", "warning", "--no-server-header", "--no-proxy-headers",
+               "--timeout-keep-alive", "75"]
+        with servers.running("http-floor", cmd, os.environ, port, self.workdir, cwd=ROOT) as server:
+            servers.wait_ready(server, "/ping", timeout_s=30)
+            url = server.base + "/invocations"
+            self.measure(server.proc.pid, url, body, 8, self.args.warmup)
+            say("http-floor: 1-row body, concurrency 8")
+            result, cpu = self.measure(server.proc.pid, url, body, 8, self.args.duration)
+            return report.Row("http-floor", 1, 1, 8, result, cpu)
+
+    def modelstage(self, workers: int, bundle_dir: Path, loads: list[tuple[int, bytes]],
+                   concurrency: list[int]) -> tuple[list[report.Row], dict[str, Any]]:
+        port = servers.free_port()
+        env = {**os.environ, "MODEL_DIR": str(bundle_dir), "MODELSTAGE_HOST": "127.0.0.1",
+               "PORT": str(port), "MODELSTAGE_WORKERS": str(workers), "MODELSTAGE_LOG_LEVEL": "warning"}
+        rows: list[report.Row] = []
+        cmd = [sys.executable, "-m", "container.runtime"]
+        with servers.running(f"modelstage-{workers}w", cmd, env, port, self.workdir, cwd=ROOT) as server:
+            ready = servers.wait_ready(server, "/ping", timeout_s=120)
+            url, pid = server.base + "/invocations", server.proc.pid
+            check_answer(url, SEED_BODY, "price")
+            self.measure(pid, url, SEED_BODY, 8, self.args.warmup)
+            for n, body in loads:
+                for c in concurrency:
+                    say(f"modelstage {workers} worker(s): {n}-row requests, concurrency {c}")
+                    rows.append(report.Row("modelstage", workers, n, c,
+                                           *self.measure(pid, url, body, c, self.args.duration)))
+            rss = servers.peak_rss(pid)
+        note = ""
+        if workers > 1 and len(rss) < workers + 1:
+            note = (f"MODELSTAGE_WORKERS={workers} but only {len(rss)} process(es) served: "
+                    "the server is not running worker processes")
+            say("WARNING: " + note)
+        return rows, {"workers": workers, "ready_s": ready, "processes": len(rss),
+                      "rss_bytes": sum(rss.values()), "rss_by_pid": rss, "note": note}
 
 
-def bodies(bundle_dir: Path) -> tuple[list[float], list[list[float]], bytes, bytes, bytes]:
-    """The seed's 1-row body, a 100-row body, and the same 1 row in MLflow's fastest form."""
+def bodies(bundle_dir: Path) -> tuple[list[float], list[list[float]], bytes, bytes]:
+    """The seed's row, 100 full rows, the 100-row body, and the seed row in MLflow's fastest form."""
     from model.bundle import load_bundle
     from model.dataset import make_house_prices
     from model.schema import RowEncoder
@@ -73,8 +129,8 @@ def bodies(bundle_dir: Path) -> tuple[list[float], list[list[float]], bytes, byt
     encoder = RowEncoder(load_bundle(bundle_dir).schema)
     full_row = [float(v) for v in encoder.encode([[1200, 3, 2]])[0]]  # defaults filled: MLflow needs all 8
     rows = [[float(v) for v in row] for row in make_house_prices(n_rows=100, seed=7, missing_rate=0.0).X]
-    body_100 = json.dumps({"instances": rows}).encode()
-    return [1200, 3, 2], rows, SEED_BODY, body_100, json.dumps({"inputs": [full_row]}).encode()
+    body_mlflow = json.dumps({"inputs": [full_row]}).encode()
+    return full_row, rows, json.dumps({"instances": rows}).encode(), body_mlflow
 
 
 def check_answer(url: str, body: bytes, key: str) -> None:
@@ -85,101 +141,94 @@ def check_answer(url: str, body: bytes, key: str) -> None:
         raise RuntimeError(f"{url} answered {doc!r}, expected a {key!r} key")
 
 
-def http_floor(load: Load, body: bytes, args: argparse.Namespace, workdir: Path) -> report.Row:
-    port = servers.free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "benchmarks.const_app:app", "--host", "127.0.0.1",
-           "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-           "--workers", "1", "--log-level", "warning", "--no-server-header", "--no-proxy-headers",
-           "--timeout-keep-alive", "75"]
-    with servers.running("http-floor", cmd, os.environ, port, workdir, cwd=ROOT) as server:
-        servers.wait_ready(server, "/ping", timeout_s=30)
-        url = server.base + "/invocations"
-        load(url, body, 8, args.warmup)
-        say("http-floor: concurrency 8")
-        return report.Row("http-floor", 1, 1, 8, load(url, body, 8, args.duration))
+def inprocess(bundle_dir: Path, rows: list[list[float]], body_100: bytes, calls: int) -> list[Timing]:
+    from benchmarks.asgi_inprocess import serving_app, time_app
+    from benchmarks.const_app import app as const_app
+    from benchmarks.inprocess import measure_inprocess
+
+    timings = measure_inprocess(bundle_dir, [1200, 3, 2], rows, calls, SEED_BODY, body_100)
+    app = serving_app(bundle_dir)
+    timings.append(time_app("constant ASGI app called directly, 1 row", const_app, SEED_BODY, calls))
+    timings.append(time_app("modelstage ASGI app called directly, 1 row", app, SEED_BODY, calls))
+    timings.append(time_app("modelstage ASGI app called directly, 100 rows", app, body_100, calls))
+    return timings
 
 
-def modelstage(load: Load, workers: int, bundle_dir: Path, loads: list[tuple[int, bytes]],
-               concurrency: list[int], args: argparse.Namespace,
-               workdir: Path) -> tuple[list[report.Row], dict[str, Any]]:
-    port = servers.free_port()
-    env = {**os.environ, "MODEL_DIR": str(bundle_dir), "MODELSTAGE_HOST": "127.0.0.1", "PORT": str(port),
-           "MODELSTAGE_WORKERS": str(workers), "MODELSTAGE_LOG_LEVEL": "warning"}
-    cmd = [sys.executable, "-m", "container.runtime"]
-    rows: list[report.Row] = []
-    with servers.running(f"modelstage-{workers}w", cmd, env, port, workdir, cwd=ROOT) as server:
-        ready = servers.wait_ready(server, "/ping", timeout_s=120)
-        url = server.base + "/invocations"
-        check_answer(url, SEED_BODY, "price")
-        load(url, SEED_BODY, 8, args.warmup)
-        for n, body in loads:
-            for c in concurrency:
-                say(f"modelstage {workers} worker(s): {n}-row requests, concurrency {c}")
-                rows.append(report.Row("modelstage", workers, n, c, load(url, body, c, args.duration)))
-        rss = servers.peak_rss(server.proc.pid)
-    return rows, {"workers": workers, "ready_s": ready, "rss_bytes": sum(rss.values()), "rss_by_pid": rss}
+def machine_state() -> dict[str, str]:
+    state = {"loadavg": Path("/proc/loadavg").read_text().strip()}
+    if Path("/proc/pressure/cpu").exists():
+        state["cpu_pressure"] = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    return state
+
+
+def print_report(bench: Bench, timings: list[Timing], table: list[report.Row], memory: list[dict[str, Any]],
+                 mlflow: dict[str, Any] | None, found: list[report.Target], before: dict[str, str]) -> None:
+    args = bench.args
+    print(f"\nmodelstage serving benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{args.duration:g} s per row; load generator: {bench.generator}; load average before: "
+          f"{before['loadavg']}\n")
+    print(report.timing_table(timings) + "\n")
+    print(report.load_table(table) + "\n")
+    for m in memory:
+        parts = ", ".join(f"pid {pid}: {b / report.MIB:.1f}" for pid, b in m["rss_by_pid"].items())
+        print(f"modelstage {m['workers']} worker(s): peak RSS (VmHWM, summed) "
+              f"{m['rss_bytes'] / report.MIB:.1f} MiB [{parts}], {m['processes']} process(es), "
+              f"ready in {m['ready_s']:.2f} s")
+        if m["note"]:
+            print(f"  WARNING: {m['note']}")
+    if mlflow:
+        print(f"mlflow {mlflow['version']}: peak RSS {mlflow['rss_bytes'] / report.MIB:.1f} MiB "
+              f"(CLI + uvicorn processes), cold start {mlflow['cold_start_s']:.1f} s\n  {mlflow['command']}")
+    print("\n" + report.target_table(found))
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    load, generator = make_loader(args)
     concurrency = [int(c) for c in args.concurrency.split(",")]
-    started = time.perf_counter()
+    started, before = time.perf_counter(), machine_state()
     with tempfile.TemporaryDirectory(prefix="modelstage-bench-") as tmp:
-        workdir = Path(tmp)
+        bench = Bench(args, Path(tmp))
         bundle_dir = args.bundle
         if bundle_dir is None:
             from model.package import package_example
 
             say("packaging the example bundle")
-            bundle_dir = workdir / "bundle"
+            bundle_dir = Path(tmp) / "bundle"
             package_example(bundle_dir)
-        one_row, rows100, body_1, body_100, body_mlflow = bodies(bundle_dir)
-
-        from benchmarks.inprocess import measure_inprocess
-
+        _, rows100, body_100, body_mlflow = bodies(bundle_dir)
         say(f"in-process timings ({args.calls} calls each)")
-        timings: list[Timing] = measure_inprocess(bundle_dir, one_row, rows100, args.calls, body_1, body_100)
-        say(f"load generator: {generator}")
-        table = [http_floor(load, body_1, args, workdir)]
+        timings = inprocess(bundle_dir, rows100, body_100, args.calls)
+        say(f"load generator: {bench.generator}")
+        table = [bench.http_floor(SEED_BODY)]
         memory = []
         for workers in (int(w) for w in args.workers.split(",")):
-            found, mem = modelstage(load, workers, bundle_dir, [(1, body_1), (100, body_100)], concurrency,
-                                    args, workdir)
-            table += found
+            found_rows, mem = bench.modelstage(workers, bundle_dir, [(1, SEED_BODY), (100, body_100)],
+                                               concurrency)
+            table += found_rows
             memory.append(mem)
         mlflow: dict[str, Any] | None = None
         if not args.skip_mlflow:
             from benchmarks.mlflow_baseline import measure_mlflow
 
-            say("MLflow baseline (mlflow models serve, 1 worker, {\"inputs\": ...}), concurrency 8")
-            mlflow = measure_mlflow(workdir, body_mlflow, 8, args.duration, args.warmup, load, say=say)
-            table.append(report.Row("mlflow", 1, 1, 8, mlflow["result"]))
+            say('MLflow baseline: mlflow models serve, 1 worker, {"inputs": [row]}, concurrency 8')
+            mlflow = measure_mlflow(Path(tmp), body_mlflow, 8, args.duration, args.warmup, bench.measure,
+                                    say=say)
+            table.append(report.Row("mlflow", 1, 1, 8, mlflow["result"], mlflow["cpu"]))
 
     rss_one = next((m["rss_bytes"] for m in memory if m["workers"] == 1), None)
-    found_targets = report.targets(table, rss_one)
-    print(f"\nmodelstage serving benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{args.duration:g} s per row; load generator: {generator}\n")
-    print(report.timing_table(timings) + "\n")
-    print(report.load_table(table) + "\n")
-    for m in memory:
-        parts = ", ".join(f"{pid}: {b / report.MIB:.1f}" for pid, b in m["rss_by_pid"].items())
-        print(f"modelstage {m['workers']} worker(s): peak RSS (VmHWM) {m['rss_bytes'] / report.MIB:.1f} MiB "
-              f"[{parts}], ready in {m['ready_s']:.2f} s")
-    if mlflow:
-        print(f"mlflow {mlflow['version']}: peak RSS {mlflow['rss_bytes'] / report.MIB:.1f} MiB "
-              f"(CLI + uvicorn), cold start {mlflow['cold_start_s']:.1f} s\n  {mlflow['command']}")
-    print("\n" + report.target_table(found_targets))
+    found = report.targets(table, rss_one)
+    print_report(bench, timings, table, memory, mlflow, found, before)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     if args.json:
         doc = {"argv": argv, "cores": os.cpu_count(), "python": platform.python_version(),
-               "generator": generator, "duration_s": args.duration, "inprocess": [asdict(t) for t in timings],
+               "generator": bench.generator, "duration_s": args.duration, "machine_before": before,
+               "machine_after": machine_state(), "inprocess": [asdict(t) for t in timings],
                "load": [r.to_dict() for r in table], "memory": memory,
-               "mlflow": {k: v for k, v in (mlflow or {}).items() if k != "result"} or None,
-               "targets": [{**asdict(t), "verdict": t.verdict} for t in found_targets]}
+               "mlflow": {k: v for k, v in (mlflow or {}).items() if k not in ("result", "cpu")} or None,
+               "targets": [{**asdict(t), "verdict": t.verdict} for t in found]}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    return 0 if all(t.ok is not False for t in found_targets) else 1
+    return 0 if all(t.ok is not False for t in found) else 1
 
 
 if __name__ == "__main__":

@@ -304,11 +304,13 @@ def _stream_build(stream: Iterable[dict[str, Any]], progress: Progress) -> str |
 
 def build_image(*, base_image: str | None = None, runtime_extras: str = "", revision: str | None = None,
                 source_url: str | None = None, source_root: Path = ROOT, wheelhouse: Path | None = None,
-                progress: Progress = _quiet, api: docker.APIClient | None = None) -> BuildResult:
+                no_cache: bool = False, progress: Progress = _quiet,
+                api: docker.APIClient | None = None) -> BuildResult:
     """Build `modelstage-runtime:<content hash>` unless an image with that tag already exists.
 
     base_image: default $MODELSTAGE_BASE_IMAGE, else python:3.11-slim-bookworm. runtime_extras "skops"
     adds the skops lock. revision/source_url become OCI labels (default $MODELSTAGE_REVISION / _SOURCE_URL).
+    no_cache rebuilds every layer (an existing tag is still reused: remove it to force a rebuild).
     """
     if runtime_extras not in RUNTIME_EXTRAS:
         raise BuildError(f"runtime_extras={runtime_extras!r}: expected one of {RUNTIME_EXTRAS}")
@@ -350,7 +352,7 @@ def build_image(*, base_image: str | None = None, runtime_extras: str = "", revi
             try:
                 stream = api.build(fileobj=f, custom_context=True, dockerfile="container/Dockerfile", tag=tag,
                                    buildargs={**build_args, "CONTENT_HASH": digest}, rm=True, forcerm=True,
-                                   pull=False, decode=True)
+                                   pull=False, nocache=no_cache, decode=True)
                 image_id = _stream_build(stream, progress)
             except docker.errors.APIError as exc:
                 raise BuildError(f"the engine refused the build: {exc.explanation or exc}") from exc

@@ -120,19 +120,20 @@ def _logs_tail(container: Any, lines: int = 15) -> str:
         return "(no logs)"
 
 
-def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str | None, keep: bool, say: Say,
-                 extra_requests: Sequence[tuple[str, dict[str, Any]]] = ()) -> int:
+@dataclass(frozen=True)
+class RunningCloud:
+    url: str
+    run: CloudRun
+    container: Any
+    healthy_after: float  # seconds from `docker run` to the first 200 on health
+
+
+@contextlib.contextmanager
+def start_cloud(cloud: str, bundle: Bundle, image: str, *, client: Any, port: int | None = None,
+                say: Say = lambda _: None) -> Iterator[RunningCloud]:
+    """Start `image` as `cloud` would, wait for health, and stop and remove the container on exit."""
     if cloud not in _CLOUDS:
         raise LocalRunError(f"--as {cloud!r}: expected one of {', '.join(CLOUDS)}")
-    bundle = load_bundle(bundle_dir, verify_archive=True)
-    client = _client()
-    if image is None:
-        from container.build import build_image
-
-        say("building the serving image (unchanged inputs reuse the cached image)...")
-        result = build_image(api=client.api)
-        image = result.tag
-        say(f"image {image}{' (built)' if result.built else ' (cached)'}")
     port = port or free_port()
     with contextlib.ExitStack() as stack:
         run = _CLOUDS[cloud](bundle, port, stack)
@@ -147,22 +148,39 @@ def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str |
             return container.status in ("created", "running")
 
         try:
-            took = wait_healthy(f"{url}{run.health_path}", 60, alive)
+            wait_healthy(f"{url}{run.health_path}", 60, alive)
         except LocalRunError as exc:
             raise LocalRunError(f"{exc}; container log:\n{_logs_tail(container)}") from None
-        say(f"{cloud}: container {container.short_id} healthy {took * 1000:.0f} ms after docker run "
-            f"({(time.perf_counter() - started) * 1000:.0f} ms in all); predict URL {url}{run.predict_path}")
+        yield RunningCloud(url, run, container, time.perf_counter() - started)
+
+
+def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str | None, keep: bool, say: Say,
+                 extra_requests: Sequence[tuple[str, dict[str, Any]]] = ()) -> int:
+    if cloud not in _CLOUDS:
+        raise LocalRunError(f"--as {cloud!r}: expected one of {', '.join(CLOUDS)}")
+    bundle = load_bundle(bundle_dir, verify_archive=True)
+    client = _client()
+    if image is None:
+        from container.build import build_image
+
+        say("building the serving image (unchanged inputs reuse the cached image)...")
+        result = build_image(api=client.api)
+        image = result.tag
+        say(f"image {image}{' (built)' if result.built else ' (cached)'}")
+    with start_cloud(cloud, bundle, image, client=client, port=port, say=say) as live:
+        say(f"{cloud}: container {live.container.short_id} healthy {live.healthy_after * 1000:.0f} ms after "
+            f"docker run; predict URL {live.url}{live.run.predict_path}")
         for label, payload in [("sample request", bundle.sample_request), *extra_requests]:
-            body = run.envelope(payload)
-            r = request(f"{url}{run.predict_path}", json.dumps(body).encode())
-            say(f"{label}: POST {url}{run.predict_path} {json.dumps(body)} -> {r.status} "
+            body = live.run.envelope(payload)
+            r = request(f"{live.url}{live.run.predict_path}", json.dumps(body).encode())
+            say(f"{label}: POST {live.url}{live.run.predict_path} {json.dumps(body)} -> {r.status} "
                 f"{r.body.decode(errors='replace')} ({r.seconds * 1000:.1f} ms)")
             if r.status != 200:
                 return 1
         if keep:
             say("serving until Ctrl+C")
             with contextlib.suppress(KeyboardInterrupt):
-                while alive():
+                while live.container.reload() is None and live.container.status == "running":
                     time.sleep(1)
     return 0
 

@@ -247,6 +247,19 @@ def _image(r: _Reader, region: str, cloud: str) -> str | None:
     return value
 
 
+def rollout_seconds(rollout: Rollout, startup_seconds: int) -> int:
+    """How long SageMaker may take over a rollout: new instances start, each traffic step bakes, the old
+    fleet waits out a final bake; plus a margin. Used as the rollout's execution timeout."""
+    if rollout.strategy == "canary":
+        waits = 1
+    elif rollout.strategy == "linear":
+        waits = math.ceil(100 / max(rollout.step_percent, 1)) - 1
+    else:
+        waits = 0
+    total = startup_seconds + waits * rollout.bake_seconds + rollout.bake_seconds + MIN_ROLLOUT_SECONDS
+    return min(max(total, MIN_ROLLOUT_SECONDS), MAX_ROLLOUT_SECONDS) if total <= MAX_ROLLOUT_SECONDS else total
+
+
 def _rollout(r: _Reader, scaling: Scaling, serverless: bool, startup_seconds: int) -> Rollout:
     strategy = r.choice("rolloutStrategy", STRATEGIES)
     step = r.integer("rolloutStepPercent", 1, 100)
@@ -265,8 +278,7 @@ def _rollout(r: _Reader, scaling: Scaling, serverless: bool, startup_seconds: in
         r.check("rolloutStrategy", serverless or scaling.min_instances >= 2,
                 f"{strategy} with minInstances {scaling.min_instances}: a step must be at most half the "
                 "fleet, so set minInstances to 2 or more, or use all-at-once")
-        waits = 1 if strategy == "canary" else math.ceil(100 / max(step, 1)) - 1
-        total = startup_seconds + waits * bake + bake + MIN_ROLLOUT_SECONDS
+        total = rollout_seconds(Rollout(strategy, step, bake, rollback), startup_seconds)
         r.check("rolloutBakeSeconds", total <= MAX_ROLLOUT_SECONDS,
                 f"a {strategy} rollout with {bake} s bakes would take about {total} s, more than SageMaker's "
                 f"{MAX_ROLLOUT_SECONDS} s limit; lower rolloutBakeSeconds or raise rolloutStepPercent")

@@ -56,6 +56,9 @@ install_packages() {
 
 start_dockerd() {
   if alive "$DOCKER_PID" && dk version >/dev/null 2>&1; then log "dockerd: running (pid $(cat "$DOCKER_PID"))"; return; fi
+  local other; other=$(pgrep -x dockerd | paste -sd, - || true)
+  # Two engines with the default bridge would fight over docker0 and its iptables rules.
+  [[ -z "$other" ]] || die "another dockerd is running (pid $other): set DOCKER_HOST to it, or stop it first"
   rm -f "$DOCKER_PID" "$SOCK"
   local t i; t=$(now)
   # setsid: the engine outlives this script's shell and its job's process group.

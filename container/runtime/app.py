@@ -122,20 +122,25 @@ class ServingApp:
         started = time.perf_counter()
         route = self.routes.get(scope["path"])
         label = route.name if route else "unmatched"
+        self.metrics.in_flight += 1
         try:
-            reply, headers = await self._dispatch(route, scope, receive)
-        except _Disconnected:
-            return
-        except Exception:  # never show a traceback to the caller
-            log.exception("unhandled error on %s", scope["path"])
-            reply, headers = contracts.error_reply(500, {"code": "internal_error", "message": "internal error"}), []
-        await send({
-            "type": "http.response.start",
-            "status": reply.status,
-            "headers": [(b"content-type", reply.content_type.encode()),
-                        (b"content-length", str(len(reply.body)).encode()), *headers],
-        })
-        await send({"type": "http.response.body", "body": reply.body})
+            try:
+                reply, headers = await self._dispatch(route, scope, receive)
+            except _Disconnected:
+                return
+            except Exception:  # never show a traceback to the caller
+                log.exception("unhandled error on %s", scope["path"])
+                reply = contracts.error_reply(500, {"code": "internal_error", "message": "internal error"})
+                headers = []
+            await send({
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [(b"content-type", reply.content_type.encode()),
+                            (b"content-length", str(len(reply.body)).encode()), *headers],
+            })
+            await send({"type": "http.response.body", "body": reply.body})
+        finally:
+            self.metrics.in_flight -= 1
         self.metrics.observe_request(label, reply.status, time.perf_counter() - started)
         if reply.predictions:
             self.metrics.observe_predictions(reply.predictions)

@@ -45,6 +45,7 @@ class Metrics:
         self.predictions = Histogram(prediction_buckets)
         self.rows = 0
         self.model_loaded = 0
+        self.in_flight = 0
 
     def set_prediction_buckets(self, buckets: Sequence[float]) -> None:
         self.predictions = Histogram(buckets)
@@ -81,6 +82,9 @@ class Metrics:
             "# HELP modelstage_rows_total Rows scored.",
             "# TYPE modelstage_rows_total counter",
             f"modelstage_rows_total {self.rows}",
+            "# HELP modelstage_requests_in_flight Requests received and not yet answered.",
+            "# TYPE modelstage_requests_in_flight gauge",
+            f"modelstage_requests_in_flight {self.in_flight}",
             "# HELP modelstage_model_loaded 1 once the model is loaded and verified.",
             "# TYPE modelstage_model_loaded gauge",
             f"modelstage_model_loaded {self.model_loaded}",

@@ -17,7 +17,7 @@ import docker
 import docker.errors
 import pytest
 
-from container.engine import engine_dir, engine_environment, read_env_file, start_engine
+from container.engine import engine_dir, engine_environment, start_engine
 from model.errors import ModelstageError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from container.local import HttpResult, ServerProcess, free_port, request
 from model.bundle import Bundle
 from model.scoring import Scorer
+from tests.drain import start_half_sent, wait_in_flight
 
 
 @pytest.fixture(scope="module")
@@ -86,27 +86,15 @@ def test_metrics_count_requests_and_predictions(server: ServerProcess) -> None:
 def test_sigterm_drains_in_flight_requests(bundle: Bundle, tmp_path: Path) -> None:
     proc = ServerProcess(bundle.path, free_port(), log_file=tmp_path / "log")
     proc.wait_healthy(30)
-    rows = [[1200 + i % 500, 3, 2] for i in range(10_000)]
-    body = json.dumps({"instances": rows}).encode()
-    results: list[int] = []
-
-    def call() -> None:
-        results.append(request(f"{proc.url}/invocations", body, timeout=60).status)
-
-    threads = [threading.Thread(target=call) for _ in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(0.3)  # every request is accepted and being scored (large bodies are scored off the loop)
+    pending = start_half_sent(proc.url, 4)
+    wait_in_flight(proc.url, 4)
     started = time.perf_counter()
     proc.proc.send_signal(signal.SIGTERM)
-    for t in threads:
-        t.join(60)
-    code = proc.proc.wait(30)
-    took = time.perf_counter() - started
-    assert results == [200] * 6
-    assert code == 0 and took < 30
+    time.sleep(0.5)  # the server is shutting down: no new connections, these four still pending
     with pytest.raises(OSError):
         request(f"{proc.url}/ping", timeout=2)
+    assert [p.finish() for p in pending] == [200] * 4
+    assert proc.proc.wait(30) == 0 and time.perf_counter() - started < 30
 
 
 def test_a_tampered_bundle_stops_the_server_naming_the_file(bundle: Bundle, tmp_path: Path) -> None:

@@ -1,0 +1,97 @@
+"""The serving image built from container/ and pushed by digest, as a resource of `pulumi up`.
+
+A dynamic provider over `container.build`: `create`/`update` build (or reuse) the image and push it,
+so `pulumi preview` never builds or pushes. `diff` compares only what goes into the image (a hash of
+the build context computed without an engine, the base image, the extras) and the repository; the
+registry credentials change on every run and never cause a diff. Clouds pass their own registry
+credentials, so this resource serves ECR, Artifact Registry and ACR alike.
+
+The provider object is serialized with dill into the state: it holds no clients, and imports
+`container.build` (and the docker SDK) inside its methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+# Inputs that decide the image's content and where it goes; nothing else may cause a rebuild.
+CONTENT_KEYS = ("sourceHash", "repository", "baseImage", "runtimeExtras")
+DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"  # container.build's default, without importing docker
+
+
+def source_hash(base_image: str, runtime_extras: str, source_root: Path | None = None) -> str:
+    """sha256 of the build context's sources and arguments, as container.build hashes them, but with
+    the base image's name instead of its ID so no engine is needed (preview, CI without Docker)."""
+    from container.build import ROOT, content_hash, context_sources
+
+    sources = context_sources(source_root or ROOT)
+    return content_hash(sources, {"BASE_IMAGE": base_image, "RUNTIME_EXTRAS": runtime_extras}, base_image)
+
+
+def resolve_base_image() -> str:
+    """The base image a build will use: $MODELSTAGE_BASE_IMAGE (also from scripts/engine.sh's env file)."""
+    from container.engine import engine_environment
+
+    return engine_environment().get("MODELSTAGE_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+
+
+class ImageBuildProvider(ResourceProvider):
+    def _build_and_push(self, props: dict[str, Any]) -> dict[str, Any]:
+        from container.build import build_image, push_image
+
+        auth = {"username": str(props["username"]), "password": str(props["password"]),
+                "serveraddress": str(props["registry"])}
+        built = build_image(base_image=str(props["baseImage"]), runtime_extras=str(props["runtimeExtras"]))
+        ref = push_image(built.tag, str(props["repository"]), auth_config=auth)
+        # Credentials stay out of the outputs (and so out of the state in clear text).
+        return {
+            **{k: props[k] for k in CONTENT_KEYS},
+            "imageRef": ref,
+            "digest": ref.rsplit("@", 1)[1],
+            "tag": built.tag,
+            "contentHash": built.content_hash,
+        }
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = self._build_and_push(props)
+        return CreateResult(id_=outs["imageRef"], outs=outs)
+
+    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in CONTENT_KEYS if _olds.get(k) != _news.get(k)]
+        return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._build_and_push(_news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        # Images go with their repository (force_delete in dev) or stay (prod); deleting a digest
+        # here could pull the image from under an endpoint that still serves it.
+        return None
+
+
+class BuiltImage(pulumi.dynamic.Resource):
+    image_ref: pulumi.Output[str]  # repository@sha256:...
+    digest: pulumi.Output[str]
+
+    def __init__(self, name: str, *, repository: pulumi.Input[str], registry: pulumi.Input[str],
+                 username: pulumi.Input[str], password: pulumi.Input[str], runtime_extras: str = "",
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        base_image = resolve_base_image()
+        props: dict[str, Any] = {
+            "sourceHash": source_hash(base_image, runtime_extras),
+            "repository": repository,
+            "baseImage": base_image,
+            "runtimeExtras": runtime_extras,
+            "registry": registry,
+            "username": username,
+            "password": pulumi.Output.secret(password),
+            "imageRef": None,
+            "digest": None,
+            "tag": None,
+            "contentHash": None,
+        }
+        super().__init__(ImageBuildProvider(), name, props, opts)
