@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from importlib import metadata
 
-import mlflow.sklearn
+import mlflow.sklearn  # pyright: ignore[reportMissingImports]  (runs in the MLflow venv)
 import skops.io as sio
-from mlflow.models import infer_signature
+from mlflow.models import infer_signature  # pyright: ignore[reportMissingImports]
 
 from model.train import train_example
 

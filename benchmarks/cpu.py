@@ -46,6 +46,11 @@ class CpuUse:
     server: float
     generator: float
     other: float
+    seconds: float  # wall time watched
+
+    def server_us_per_request(self, requests: int) -> float:
+        """Server CPU per request: unlike req/s, barely moved by other processes competing for the CPU."""
+        return self.server * self.seconds / requests * 1e6 if requests else float("nan")
 
 
 class CpuWatch:
@@ -61,4 +66,4 @@ class CpuWatch:
         busy = (_busy_ticks() - self.busy) / _TICK
         server = (_tree_ticks(self.pid) - self.server) / _TICK
         own = _own_seconds() - self.own
-        return CpuUse(server / wall, own / wall, max(0.0, busy - server - own) / wall)
+        return CpuUse(server / wall, own / wall, max(0.0, busy - server - own) / wall, wall)

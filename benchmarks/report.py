@@ -32,10 +32,11 @@ class Target:
     wanted: str
     got: str
     ok: bool | None  # None: not measured (skipped)
+    info: bool = False  # a figure to read, not a target
 
     @property
     def verdict(self) -> str:
-        return "SKIP" if self.ok is None else "PASS" if self.ok else "FAIL"
+        return "info" if self.info else "SKIP" if self.ok is None else "PASS" if self.ok else "FAIL"
 
 
 def timing_table(timings: list[Timing]) -> str:
@@ -46,37 +47,49 @@ def timing_table(timings: list[Timing]) -> str:
 
 def load_table(rows: list[Row]) -> str:
     head = (f"{'server':<11} {'workers':>7} {'rows':>4} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} "
-            f"{'p99 ms':>8} {'max ms':>8} {'errors':>6}  {'cpu: server gen other':>21}")
+            f"{'p99 ms':>8} {'max ms':>8} {'errors':>6}  {'cpu: server gen other':>21} {'srv us/req':>10}")
     lines = [head]
     for r in rows:
         x = r.result
-        cpu = f"{r.cpu.server:>6.2f} {r.cpu.generator:>4.2f} {r.cpu.other:>5.2f}" if r.cpu else ""
+        cpu = (f"{r.cpu.server:>6.2f} {r.cpu.generator:>4.2f} {r.cpu.other:>5.2f} "
+               f"{r.cpu.server_us_per_request(x.requests):>10.1f}") if r.cpu else ""
         noisy = " *" if r.cpu and r.cpu.other > NOISY_CORES else ""
         lines.append(f"{r.server:<11} {r.workers:>7} {r.rows:>4} {r.concurrency:>4} {x.rps:>9.0f} "
                      f"{x.p50_ms:>8.2f} {x.p90_ms:>8.2f} {x.p99_ms:>8.2f} {x.max_ms:>8.2f} {x.errors:>6}  "
-                     f"{cpu:>21}{noisy}")
+                     f"{cpu:>32}{noisy}")
     lines.append("errors = responses >= 400 + socket errors; cpu = average cores busy during the run (server "
                  "process tree, load generator, all other processes);")
+    lines.append("srv us/req = server CPU time per request (less sensitive to other load than req/s);")
     lines.append(f"* = other processes used > {NOISY_CORES} cores: something else competed for the CPU")
     return "\n".join(lines)
 
 
-def find(rows: list[Row], server: str, workers: int, n: int, concurrency: int) -> LoadResult | None:
-    for r in rows:
-        if (r.server, r.workers, r.rows, r.concurrency) == (server, workers, n, concurrency):
-            return r.result
-    return None
+def find(rows: list[Row], server: str, workers: int, n: int, concurrency: int) -> Row | None:
+    key = (server, workers, n, concurrency)
+    return next((r for r in rows if (r.server, r.workers, r.rows, r.concurrency) == key), None)
+
+
+def _cpu_ratio(ours: Row, floor: Row) -> Target | None:
+    if not (ours.cpu and floor.cpu and ours.result.requests and floor.result.requests):
+        return None
+    mine = ours.cpu.server_us_per_request(ours.result.requests)
+    base = floor.cpu.server_us_per_request(floor.result.requests)
+    return Target("CPU/req vs HTTP floor", "(predicts the req/s ratio)",
+                  f"{base:.0f} / {mine:.0f} us = {base / mine:.0%}", None, info=True)
 
 
 def targets(rows: list[Row], rss_one_worker: int | None) -> list[Target]:
-    ours = find(rows, "modelstage", 1, 1, 8)
-    floor = find(rows, "http-floor", 1, 1, 8)
-    mlflow = find(rows, "mlflow", 1, 1, 8)
+    ours_row, floor_row = find(rows, "modelstage", 1, 1, 8), find(rows, "http-floor", 1, 1, 8)
+    mlflow_row = find(rows, "mlflow", 1, 1, 8)
+    ours, floor = ours_row and ours_row.result, floor_row and floor_row.result
+    mlflow = mlflow_row and mlflow_row.result
     out: list[Target] = []
-    if ours and floor:
+    if ours and floor and ours_row and floor_row:
         out.append(Target("req/s vs HTTP floor", ">= 60% of floor",
                           f"{ours.rps:.0f} / {floor.rps:.0f} = {ours.rps / floor.rps:.0%}",
                           ours.rps >= 0.6 * floor.rps))
+        ratio = _cpu_ratio(ours_row, floor_row)
+        out += [ratio] if ratio else []
     if ours and mlflow:
         out.append(Target("req/s vs MLflow", ">= 8x MLflow",
                           f"{ours.rps:.0f} / {mlflow.rps:.0f} = {ours.rps / mlflow.rps:.1f}x",

@@ -257,7 +257,7 @@ def rollout_seconds(rollout: Rollout, startup_seconds: int) -> int:
     else:
         waits = 0
     total = startup_seconds + waits * rollout.bake_seconds + rollout.bake_seconds + MIN_ROLLOUT_SECONDS
-    return min(max(total, MIN_ROLLOUT_SECONDS), MAX_ROLLOUT_SECONDS) if total <= MAX_ROLLOUT_SECONDS else total
+    return total
 
 
 def _rollout(r: _Reader, scaling: Scaling, serverless: bool, startup_seconds: int) -> Rollout:
