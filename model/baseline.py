@@ -41,7 +41,7 @@ class FeatureBaseline:
         )
 
 
-def _bin_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+def _bin_counts(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.ndarray:
     inner = np.asarray(edges[1:-1], dtype=np.float64)
     idx = np.searchsorted(inner, values, side="right")
     return np.bincount(idx, minlength=len(edges) - 1)

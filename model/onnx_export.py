@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from onnx import ModelProto
 
 from model.errors import PackagingError
 
@@ -36,11 +37,13 @@ def to_onnx_bytes(estimator: Any, n_features: int) -> bytes:
         from skl2onnx.common.data_types import FloatTensorType
 
         onx = convert_sklearn(
-            estimator, initial_types=[("input", FloatTensorType([None, n_features]))], target_opset={"": 17, "ai.onnx.ml": 3}
+            estimator, initial_types=[("input", FloatTensorType([None, n_features]))],
+            target_opset={"": 17, "ai.onnx.ml": 3},
         )
     except Exception as exc:  # skl2onnx raises many types for unsupported models
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise PackagingError(f"ONNX cannot express this estimator: {type(exc).__name__}: {first_line}") from exc
+    assert isinstance(onx, ModelProto)
     onx.graph.name = "modelstage"  # skl2onnx names the graph with a random uuid; bundles must be reproducible
     return onx.SerializeToString()
 

@@ -102,7 +102,7 @@ def write_bundle(inputs: PackageInputs, out: Path) -> Bundle:
     try:
         model_entry = _write_model(inputs, work)
         model_sha = sha256_file(work / model_entry["file"])
-        sample = {"input": [float(inputs.schema.features[i].default) for i in range(min(3, len(inputs.schema.features)))]}
+        sample = {"input": [float(f.default) for f in inputs.schema.features[:3]]}
         predictions = np.asarray(inputs.estimator.predict(inputs.X_reference), dtype=np.float64)
         (work / SAMPLE).write_bytes(canonical_json(sample))
         manifest = {
@@ -219,7 +219,8 @@ def package_user_model(model_file: Path, features: list[str], data: Path, out: P
     if n_in != len(features):
         raise PackagingError(f"--features names {len(features)} features but the model expects {n_in}")
     metrics = regression_metrics(y, np.asarray(estimator.predict(X), dtype=np.float64)) if y is not None else {}
-    return write_bundle(PackageInputs(name=name, estimator=estimator, schema=schema_from_data(features, X, output, unit),
+    schema = schema_from_data(features, X, output, unit)
+    return write_bundle(PackageInputs(name=name, estimator=estimator, schema=schema,
                                       X_reference=X, X_check=X[:1000], metrics=metrics, version=version), out)
 
 

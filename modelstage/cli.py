@@ -96,7 +96,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("package", help="write a verified, reproducible model bundle")
     s.add_argument("--out", type=Path, required=True, help="bundle directory to write")
-    s.add_argument("--model", type=Path, help="your fitted estimator (.joblib, .pkl or .skops); default: train the example")
+    s.add_argument("--model", type=Path,
+                   help="your fitted estimator (.joblib, .pkl or .skops); default: train the example")
     s.add_argument("--features", type=_features, help="comma-separated feature names, in the model's column order")
     s.add_argument("--data", type=Path, help="CSV with a header (feature columns, optionally the target): "
                                              "reference rows for the ONNX check and drift baselines")

@@ -32,7 +32,8 @@ def _serve_in_process(bundle: Bundle, port: int, out: Path) -> int:
     with ServerProcess(bundle.path, port, log_file=out / "server.log") as server:
         took = server.wait_healthy(30)
         url = f"{server.url}/invocations"
-        print(f"serving in a local process at {server.url} (healthy after {took * 1000:.0f} ms; log: {out / 'server.log'})")
+        print(f"serving in a local process at {server.url} "
+              f"(healthy after {took * 1000:.0f} ms; log: {out / 'server.log'})")
         for label, payload in (("sample request", bundle.sample_request), ("seed request", SEED_REQUEST)):
             r = request(url, json.dumps(payload).encode())
             _show(label, url, payload, r.body, r.status, r.seconds)

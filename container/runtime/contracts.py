@@ -16,7 +16,9 @@ from model.errors import SchemaError
 from model.scoring import Scorer
 
 BATCH_KEYS = ("instances", "inputs", "data")
-_CURL_HINT = {"application/x-www-form-urlencoded": " (curl -d sends this by default: add -H 'Content-Type: application/json')"}
+_CURL_HINT = {
+    "application/x-www-form-urlencoded": " (curl -d sends this by default: add -H 'Content-Type: application/json')",
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ def _unwrap(doc: object, feature_names: Sequence[str]) -> tuple[list[object], st
                 return [value], "output", True
             if isinstance(value, list):
                 return value, "output", False
-            raise BadRequest(400, "invalid_input", f"'input' must be a row or a list of rows, got {type(value).__name__}",
+            raise BadRequest(400, "invalid_input",
+                             f"'input' must be a row or a list of rows, got {type(value).__name__}",
                              "a list of numbers, an object keyed by feature name, or a list of those")
         for key in BATCH_KEYS:
             if key in doc:
@@ -77,7 +80,8 @@ def _accept(header: str | None, default: str) -> str:
             return default if default in (JSON, CSV) else JSON
         if kind == "text/*":
             return CSV
-    raise BadRequest(406, "not_acceptable", f"cannot answer with Accept: {header[:100]}", "application/json or text/csv")
+    raise BadRequest(406, "not_acceptable", f"cannot answer with Accept: {header[:100]}",
+                     "application/json or text/csv")
 
 
 def invocations(scorer: Scorer, body: bytes, content_type: str | None, accept: str | None,
@@ -92,7 +96,7 @@ def invocations(scorer: Scorer, body: bytes, content_type: str | None, accept: s
         elif kind == CSV:
             rows, key, single = decode_csv(body, names), None, False
         else:
-            raise BadRequest(415, "unsupported_media_type", f"cannot read Content-Type {content_type[:100]!r}"
+            raise BadRequest(415, "unsupported_media_type", f"cannot read Content-Type {kind[:100]!r}"
                              + _CURL_HINT.get(kind, ""), "application/json or text/csv")
         predictions = scorer.score(rows)
     except BadRequest as exc:
@@ -113,7 +117,7 @@ def vertex_predict(scorer: Scorer, body: bytes, content_type: str | None) -> Rep
     try:
         kind = media_type(content_type) or JSON
         if kind != JSON:
-            raise BadRequest(415, "unsupported_media_type", f"Vertex AI requests are JSON, got {content_type[:100]!r}"
+            raise BadRequest(415, "unsupported_media_type", f"Vertex AI requests are JSON, got {kind[:100]!r}"
                              + _CURL_HINT.get(kind, ""), "application/json")
         doc = decode_json(body)
         if not isinstance(doc, dict) or "instances" not in doc:

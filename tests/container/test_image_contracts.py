@@ -15,7 +15,7 @@ import pytest
 from container.build import build_image
 from container.local import request
 from container.local_cloud import RunningCloud, start_cloud
-from model.bundle import Bundle, load_bundle
+from model.bundle import Bundle
 from model.scoring import Scorer
 from tests.drain import start_half_sent, wait_in_flight
 

@@ -81,7 +81,8 @@ def test_vertex_server_end_to_end_from_gcs(gcs: str, bundle: Bundle, tmp_path: P
 def test_sagemaker_layout_unpacked_tar(bundle: Bundle, tmp_path: Path) -> None:
     with tarfile.open(bundle.archive) as tar:
         tar.extractall(tmp_path / "opt-ml-model")
-    assert resolve_model_dir(Settings.from_env({"MODEL_DIR": str(tmp_path / "opt-ml-model")})) == tmp_path / "opt-ml-model"
+    found = resolve_model_dir(Settings.from_env({"MODEL_DIR": str(tmp_path / "opt-ml-model")}))
+    assert found == tmp_path / "opt-ml-model"
 
 
 def test_azure_mount_is_searched_for_the_bundle(bundle: Bundle, tmp_path: Path) -> None:

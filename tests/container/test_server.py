@@ -20,7 +20,8 @@ from tests.drain import start_half_sent, wait_in_flight
 @pytest.fixture(scope="module")
 def server(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("logs") / "server.log"
-    env = {"AIP_HEALTH_ROUTE": "/v1/endpoints/e/deployedModels/m", "AIP_PREDICT_ROUTE": "/v1/endpoints/e/deployedModels/m:predict"}
+    env = {"AIP_HEALTH_ROUTE": "/v1/endpoints/e/deployedModels/m",
+           "AIP_PREDICT_ROUTE": "/v1/endpoints/e/deployedModels/m:predict"}
     with ServerProcess(bundle.path, free_port(), env=env, log_file=log) as proc:
         proc.wait_healthy(30)
         yield proc

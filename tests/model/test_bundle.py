@@ -87,7 +87,7 @@ def test_unknown_format_is_refused(bundle: Bundle, tmp_path: Path) -> None:
     manifest = json.loads((copy / MANIFEST).read_text())
     manifest["format"] = "modelstage.bundle/99"
     (copy / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="not supported; expected 'modelstage.bundle/1'"):
+    with pytest.raises(BundleError, match=r"not supported; expected 'modelstage\.bundle/1'"):
         load_bundle(copy)
 
 

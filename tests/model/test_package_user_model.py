@@ -24,7 +24,8 @@ def data(tmp_path: Path) -> tuple[np.ndarray, np.ndarray, Path]:
     X = rng.uniform(0, 10, size=(300, 3))
     y = X @ np.array([3.0, -1.0, 0.5]) + 4
     csv = tmp_path / "data.csv"
-    csv.write_text("a,b,c,y\n" + "\n".join(",".join(f"{v:.6f}" for v in [*row, t]) for row, t in zip(X, y, strict=True)))
+    lines = [",".join(f"{v:.6f}" for v in [*row, t]) for row, t in zip(X, y, strict=True)]
+    csv.write_text("a,b,c,y\n" + "\n".join(lines))
     return X, y, csv
 
 

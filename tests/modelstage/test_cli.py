@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.bundle import Bundle, load_bundle
+from model.dataset import FEATURES
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -30,7 +31,7 @@ def test_package_then_serve_is_refused_for_a_tampered_bundle(tmp_path: Path) -> 
 def test_train_then_package_the_users_own_model(tmp_path: Path) -> None:
     r = run("train", "--out", str(tmp_path / "trained"))
     assert r.returncode == 0, r.stderr
-    features = "living_area_sqft,bedrooms,bathrooms,lot_size_sqft,year_built,garage_spaces,condition,distance_to_city_km"
+    features = ",".join(FEATURES)
     r = run("package", "--out", str(tmp_path / "b"), "--model", str(tmp_path / "trained" / "model.skops"),
             "--features", features, "--data", str(tmp_path / "trained" / "reference.csv"), "--target", "price")
     assert r.returncode == 0, r.stderr
@@ -40,7 +41,7 @@ def test_train_then_package_the_users_own_model(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["package", "--out", "x", "--model", "m.joblib"], "--model needs --features"),
     (["package", "--out", "x", "--features", "a,b"], "--features and --data go with --model"),
-    (["package", "--out", "x", "--model", "m.joblib", "--features", "a,,b"], "expected comma-separated feature names"),
+    (["package", "--out", "x", "--model", "m.joblib", "--features", "a,,b"], "expected comma-separated"),
     (["serve", "--bundle", "/nonexistent", "--port", "70000"], "expected a port between 1 and 65535"),
     (["serve", "--bundle", "/nonexistent"], "no bundle directory here"),
     (["serve", "--bundle", "/tmp", "--workers", "zero"], "expected a whole number"),

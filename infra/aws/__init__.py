@@ -1,0 +1,5 @@
+"""The AWS SageMaker deployment: one ComponentResource per concern, built in order by ModelDeployment."""
+
+from infra.aws.deployment import ModelDeployment, ModelDeploymentArgs
+
+__all__ = ["ModelDeployment", "ModelDeploymentArgs"]
