@@ -1,5 +1,7 @@
 """Entry point of the Pulumi program (Pulumi.yaml: `main: infra/`). Everything happens in infra.program."""
 
+# pyright: strict
+
 import sys
 from pathlib import Path
 

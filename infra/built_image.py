@@ -10,6 +10,8 @@ The provider object is serialized with dill into the state: it holds no clients,
 `container.build` (and the docker SDK) inside its methods.
 """
 
+# pyright: strict
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +21,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 # Inputs that decide the image's content and where it goes; nothing else may cause a rebuild.
-CONTENT_KEYS = ("sourceHash", "repository", "baseImage", "runtimeExtras")
+CONTENT_KEYS = ("source_hash", "repository", "base_image", "runtime_extras")
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"  # container.build's default, without importing docker
 
 
@@ -45,20 +47,20 @@ class ImageBuildProvider(ResourceProvider):
 
         auth = {"username": str(props["username"]), "password": str(props["password"]),
                 "serveraddress": str(props["registry"])}
-        built = build_image(base_image=str(props["baseImage"]), runtime_extras=str(props["runtimeExtras"]))
+        built = build_image(base_image=str(props["base_image"]), runtime_extras=str(props["runtime_extras"]))
         ref = push_image(built.tag, str(props["repository"]), auth_config=auth)
         # Credentials stay out of the outputs (and so out of the state in clear text).
         return {
             **{k: props[k] for k in CONTENT_KEYS},
-            "imageRef": ref,
+            "image_ref": ref,
             "digest": ref.rsplit("@", 1)[1],
             "tag": built.tag,
-            "contentHash": built.content_hash,
+            "content_hash": built.content_hash,
         }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         outs = self._build_and_push(props)
-        return CreateResult(id_=outs["imageRef"], outs=outs)
+        return CreateResult(id_=outs["image_ref"], outs=outs)
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
         changed = [k for k in CONTENT_KEYS if _olds.get(k) != _news.get(k)]
@@ -82,16 +84,16 @@ class BuiltImage(pulumi.dynamic.Resource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         base_image = resolve_base_image()
         props: dict[str, Any] = {
-            "sourceHash": source_hash(base_image, runtime_extras),
+            "source_hash": source_hash(base_image, runtime_extras),
             "repository": repository,
-            "baseImage": base_image,
-            "runtimeExtras": runtime_extras,
+            "base_image": base_image,
+            "runtime_extras": runtime_extras,
             "registry": registry,
             "username": username,
             "password": pulumi.Output.secret(password),
-            "imageRef": None,
+            "image_ref": None,
             "digest": None,
             "tag": None,
-            "contentHash": None,
+            "content_hash": None,
         }
         super().__init__(ImageBuildProvider(), name, props, opts)

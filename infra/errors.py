@@ -1,6 +1,8 @@
 """Errors raised by the Pulumi programs and the smoke test; each message names what was wrong and
 what was expected, so the CLI can print it without a traceback."""
 
+# pyright: strict
+
 from __future__ import annotations
 
 from model.errors import ModelstageError

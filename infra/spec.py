@@ -39,7 +39,8 @@ MAX_ROLLOUT_SECONDS = 14400  # SageMaker's MaximumExecutionTimeoutInSeconds ceil
 MIN_ROLLOUT_SECONDS = 600
 
 NAME_RE = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")
-NAME_MAX = 40  # leaves room for suffixes within SageMaker's 63-character names
+# The provider names endpoint configs <name>-<26 unique characters>; SageMaker allows 63 in all.
+NAME_MAX = 36
 IMAGE_RE = re.compile(
     r"^(?P<registry>[a-z0-9.-]+(?::\d+)?)/(?P<repository>[a-z0-9._/-]+)@sha256:[0-9a-f]{64}$")
 ECR_REGISTRY_RE = re.compile(

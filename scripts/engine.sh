@@ -6,8 +6,9 @@
 #   scripts/engine.sh status   say what is running
 #
 # State lives in $MODELSTAGE_ENGINE_DIR (default /var/tmp/modelstage-engine); `source $STATE/env` afterwards.
-# Docker commands here use Debian's 20.10 CLI (/usr/bin/docker): a newer CLI earlier on PATH
-# (/usr/local/bin/docker) fails `docker build` with "buildx component is missing" against this engine.
+# Docker commands here use Debian's 20.10 CLI (/usr/bin/docker), the engine's own version. The newer
+# /usr/local/bin/docker (28.x, first on PATH) also works here: it negotiates API 1.41 and falls back to
+# the legacy builder; with DOCKER_BUILDKIT=1 only /usr/bin/docker builds (28.x wants buildx).
 set -euo pipefail
 
 STATE="${MODELSTAGE_ENGINE_DIR:-/var/tmp/modelstage-engine}"

@@ -83,7 +83,7 @@ class ArtifactStore(pulumi.ComponentResource):
         aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket,
                             policy=document(policies.tls_only_bucket_policy, self.bucket.arn),
                             opts=child(self, pulumi.ResourceOptions(depends_on=[public_access])))
-        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket, rules=_lifecycle_rules(args),
+        aws.s3.BucketLifecycleConfiguration(f"{name}-bucket-lifecycle", bucket=bucket, rules=_lifecycle_rules(args),
                                             opts=child(self))
 
         # Content-addressed: a new bundle is a new key, so a stored model version never changes.

@@ -98,7 +98,7 @@ class BatchScoring(pulumi.ComponentResource):
             opts=child(self),
         )
         self.schedule = aws.scheduler.Schedule(
-            f"{name}-schedule",
+            f"{name}-batch-schedule",
             name=f"{c.name}-batch",
             description=f"Starts {args.pipeline_name}",
             schedule_expression=batch.schedule,

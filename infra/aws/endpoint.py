@@ -75,7 +75,7 @@ class ServingEndpoint(pulumi.ComponentResource):
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             name_prefix=f"{args.endpoint}-",
-            production_variants=[self._variant(spec)],
+            production_variants=[self._variant(spec, self.model.name)],
             data_capture_config=self._capture(args),
             kms_key_arn=None if spec.serverless or _LOCAL_STORAGE_RE.match(spec.instance_type) else args.key_arn,
             tags=c.tags,
@@ -97,15 +97,16 @@ class ServingEndpoint(pulumi.ComponentResource):
         self.register_outputs({"endpoint_name": self.endpoint_name})
 
     @staticmethod
-    def _variant(spec: DeploymentSpec) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
+    def _variant(spec: DeploymentSpec, model: pulumi.Output[str]
+                 ) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
         if spec.serverless:
             return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
-                variant_name=VARIANT, initial_variant_weight=1,
+                variant_name=VARIANT, model_name=model, initial_variant_weight=1,
                 serverless_config=aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
                     memory_size_in_mb=spec.aws.serverless_memory_mb,
                     max_concurrency=spec.aws.serverless_max_concurrency))
         return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
-            variant_name=VARIANT, initial_variant_weight=1,
+            variant_name=VARIANT, model_name=model, initial_variant_weight=1,
             instance_type=spec.instance_type,
             initial_instance_count=spec.scaling.min_instances,
             container_startup_health_check_timeout_in_seconds=spec.aws.startup_timeout_seconds,

@@ -80,7 +80,7 @@ class DriftMonitor(pulumi.ComponentResource):
         )
         schedule_name = f"{c.name}-data-quality"
         self.schedule = sm.MonitoringSchedule(
-            f"{name}-schedule",
+            f"{name}-monitor-schedule",
             name=schedule_name,
             monitoring_schedule_config=sm.MonitoringScheduleMonitoringScheduleConfigArgs(
                 monitoring_type="DataQuality",

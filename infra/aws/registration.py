@@ -75,7 +75,7 @@ class ModelRegistration(pulumi.ComponentResource):
         # The SDK types this string map as an empty object; CloudFormation takes {key: string}.
         metadata = cast(sm.ModelPackageCustomerMetadataPropertiesArgs, {
             "bundle_version": bundle.version, "archive_sha256": bundle.archive_sha256(),
-            **{f"metric_{k}": f"{v:g}" for k, v in sorted(bundle.metrics.items())},
+            **{f"metric_{k}": repr(v) for k, v in sorted(bundle.metrics.items())},
         })
         self.package = sm.ModelPackage(
             f"{name}-model-version",

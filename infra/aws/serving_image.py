@@ -51,7 +51,7 @@ class ServingImage(pulumi.ComponentResource):
             tags=c.tags,
             opts=child(self, store_of_record(c.protected)),
         )
-        lifecycle = aws.ecr.LifecyclePolicy(f"{name}-lifecycle", repository=repository.name,
+        lifecycle = aws.ecr.LifecyclePolicy(f"{name}-image-lifecycle", repository=repository.name,
                                             policy=json_document(policies.ecr_lifecycle_policy()),
                                             opts=child(self))
         # Credentials come from the AWS provider (12-hour token); only the build step sees them.

@@ -6,11 +6,13 @@ returns deterministic values for what the cloud would compute (ARNs, names, URLs
 program always records the same thing.
 """
 
+# pyright: strict
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi.runtime import rpc
@@ -31,8 +33,8 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     provider: str
-    dependencies: list[str] = field(default_factory=list)
-    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    dependencies: list[str] = field(default_factory=list[str])
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict[str, list[str]])
 
 
 def _aws_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def _aws_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> dict
         state = {"name": resource, "arn": arn.format(typ.split(":")[1].split("/")[0], resource)}
     elif typ == "pulumi-python:dynamic:Resource" and "repository" in inputs:
         digest = "sha256:" + hashlib.sha256(f"{inputs['repository']}".encode()).hexdigest()
-        state = {"imageRef": f"{inputs['repository']}@{digest}", "digest": digest, "tag": "modelstage-runtime:mock"}
+        state = {"image_ref": f"{inputs['repository']}@{digest}", "digest": digest, "tag": "modelstage-runtime:mock"}
     return state
 
 
@@ -86,20 +88,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls: list[str] = []
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        inputs = dict(args.inputs)
+        inputs: dict[str, Any] = dict(cast(Any, args).inputs)
         state = {**inputs, **_aws_state(args.typ, args.name, inputs, self.region)}
         state.setdefault("name", args.name)
-        return f"{args.name}-id", state
+        # A bucket's and a role's id is its name, as in AWS; other ids are never read by the program.
+        id_field = {"aws:s3/bucket:Bucket": "bucket", "aws:iam/role:Role": "name"}.get(args.typ)
+        return (str(state[id_field]) if id_field else f"{args.name}-id"), state
 
     def call(self, args: MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         self.calls.append(args.token)
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "ci", "id": ACCOUNT}, None
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "ci", "id": ACCOUNT}, []
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"authorizationToken": "QVdTOm1vY2s=", "userName": "AWS", "password": "mock-password",
                     "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com",
-                    "expiresAt": "2030-01-01T00:00:00Z", "id": self.region}, None
-        return {}, None
+                    "expiresAt": "2030-01-01T00:00:00Z", "id": self.region}, []
+        return {}, []  # no check failures; (dict, None) would make MockMonitor iterate None
 
 
 class RecordingMonitor(MockMonitor):
@@ -107,8 +111,8 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response: Any = cast(Any, super()).RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object)
             self.registrations.append(Registration(

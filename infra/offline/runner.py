@@ -4,6 +4,9 @@ Each run gets a fresh event loop and a fresh root stack (`reset_options` before 
 config in the SDK's config context (as the CLI passes it: strings), and restores all of it after.
 """
 
+# pyright: strict, reportUnknownMemberType=false
+# (pulumi.runtime.test is untyped)
+
 from __future__ import annotations
 
 import asyncio
@@ -44,10 +47,23 @@ class Recording:
 
 
 def _run(fn: Any) -> None:
-    def program() -> None:  # must return None: pulumi.runtime.test lifts the return value into an Output
-        fn()
+    """Run `fn` under the mocks and wait for every registration. An exception `fn` raises is re-raised
+    as is: the SDK would otherwise report a follow-on error from the registrations it left behind."""
+    raised: list[BaseException] = []
 
-    pulumi.runtime.test(program)()
+    def program() -> None:  # must return None: pulumi.runtime.test lifts the return value into an Output
+        try:
+            fn()
+        except BaseException as exc:
+            raised.append(exc)
+
+    try:
+        pulumi.runtime.test(program)()
+    except BaseException:
+        if not raised:
+            raise
+    if raised:
+        raise raised[0]
 
 
 def run_program(config: Mapping[str, str], *, stack: str, program: Path = PROGRAM) -> Recording:

@@ -30,6 +30,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return cast(dict[str, Any], data)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
+
+
 def _qualify(key: str, project: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
@@ -52,7 +56,7 @@ def _stack_values(root: Path, stack: str) -> dict[str, Any]:
     path = stack_file(root, stack)
     if not path.is_file():
         raise SpecError(f"no stack file {path} (stacks: {', '.join(stack_names(root)) or 'none'})")
-    return cast(dict[str, Any], read_yaml(path).get("config") or {})
+    return _mapping(read_yaml(path).get("config"))
 
 
 def _as_cli_string(value: Any) -> str:
@@ -66,7 +70,7 @@ def load_stack_config(root: Path, stack: str) -> dict[str, str]:
     project = project_file(root)
     name = str(project["name"])
     merged: dict[str, Any] = {}
-    for key, decl in (project.get("config") or {}).items():
+    for key, decl in _mapping(project.get("config")).items():
         if isinstance(decl, dict) and "type" in decl:
             if "default" in decl:
                 merged[_qualify(str(key), name)] = decl["default"]
@@ -83,7 +87,7 @@ def schema_errors(root: Path, stack: str) -> list[str]:
     """What `pulumi preview` would reject: wrongly typed or missing values of typed project keys."""
     project = project_file(root)
     name = str(project["name"])
-    schema = {_qualify(str(k), name): d for k, d in (project.get("config") or {}).items()
+    schema = {_qualify(str(k), name): _mapping(d) for k, d in _mapping(project.get("config")).items()
               if isinstance(d, dict) and "type" in d}
     values = {_qualify(str(k), name): v for k, v in _stack_values(root, stack).items()}
     errors: list[str] = []
