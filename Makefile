@@ -35,8 +35,12 @@ pytest: setup
 
 test: setup engine lint typecheck pytest
 
+# Figures, not tests: the serving path (wrk drives the load; installed when missing) and the image.
 bench: setup
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+	  || echo "notice: wrk could not be installed; the Python load generator is used (a lower bound)"
 	$(BIN)/python benchmarks/serving.py
+	bash scripts/engine.sh && $(BIN)/python benchmarks/image.py
 
 plans: setup
 	UPDATE_PLANS=1 $(BIN)/python -m pytest -q tests/infra -k plan

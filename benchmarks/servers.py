@@ -115,7 +115,7 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def _vm(pid: int, key: str) -> int:
+def proc_status_bytes(pid: int, key: str) -> int:
     """A /proc/PID/status memory field in bytes (0 when the process is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -128,4 +128,4 @@ def _vm(pid: int, key: str) -> int:
 
 def peak_rss(pid: int) -> dict[int, int]:
     """VmHWM (peak resident set) in bytes of `pid` and every descendant, by pid."""
-    return {p: _vm(p, "VmHWM") for p in process_tree(pid)}
+    return {p: proc_status_bytes(p, "VmHWM") for p in process_tree(pid)}

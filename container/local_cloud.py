@@ -103,7 +103,8 @@ def _azure(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudRun:
 _CLOUDS = {"sagemaker": _sagemaker, "vertex": _vertex, "azure": _azure}
 
 
-def _client() -> Any:
+def docker_client() -> Any:
+    """A high-level docker client to the project's engine; a clear error when none answers."""
     import docker
 
     from container.build import connect
@@ -159,7 +160,7 @@ def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str |
     if cloud not in _CLOUDS:
         raise LocalRunError(f"--as {cloud!r}: expected one of {', '.join(CLOUDS)}")
     bundle = load_bundle(bundle_dir, verify_archive=True)
-    client = _client()
+    client = docker_client()
     if image is None:
         from container.build import build_image
 

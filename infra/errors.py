@@ -17,4 +17,10 @@ class SpecError(InfraError):
 
 
 class SmokeError(InfraError):
-    """The deployed endpoint did not answer the sample request as the bundle's schema says."""
+    """The smoke test could not run: unreadable stack outputs, a missing output, a bad bundle."""
+
+
+class SmokeFailed(SmokeError):
+    """The deployed endpoint did not answer the sample request as the bundle's schema says, or too slowly."""
+
+    exit_code = 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from infra.errors import SmokeError
+from infra.errors import SmokeError, SmokeFailed
 from infra.outputs import CLOUD, ENDPOINT_NAME, REGION
 from model.bundle import Bundle, load_bundle
 from model.errors import BundleError
@@ -96,13 +96,13 @@ def check_answer(body: bytes, output_name: str) -> float:
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise SmokeError(f"the endpoint answered {body[:200]!r}, which is not JSON; expected {expected}") from None
+        raise SmokeFailed(f"the endpoint answered {body[:200]!r}, which is not JSON; expected {expected}") from None
     if not isinstance(doc, dict) or output_name not in doc:
         keys = sorted(cast(dict[str, Any], doc)) if isinstance(doc, dict) else type(doc).__name__
-        raise SmokeError(f"the endpoint answered without {output_name!r} (got {keys}); expected {expected}")
+        raise SmokeFailed(f"the endpoint answered without {output_name!r} (got {keys}); expected {expected}")
     value = cast(dict[str, Any], doc)[output_name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SmokeError(f"the endpoint answered {output_name}={value!r}; expected {expected} (a finite number)")
+        raise SmokeFailed(f"the endpoint answered {output_name}={value!r}; expected {expected} (a finite number)")
     return float(value)
 
 
@@ -115,13 +115,13 @@ def _invoke(client: Any, endpoint: str, body: bytes) -> tuple[bytes, float]:
                                           Accept="application/json", Body=body)
         payload: bytes = response["Body"].read()
     except ReadTimeoutError as exc:
-        raise SmokeError(f"{endpoint} did not answer within the read timeout ({exc})") from exc
+        raise SmokeFailed(f"{endpoint} did not answer within the read timeout ({exc})") from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        raise SmokeError(f"{endpoint} refused the sample request: {error.get('Code', '?')}: "
+        raise SmokeFailed(f"{endpoint} refused the sample request: {error.get('Code', '?')}: "
                          f"{error.get('Message', exc)}") from exc
     except BotoCoreError as exc:
-        raise SmokeError(f"{endpoint} could not be reached: {exc}") from exc
+        raise SmokeFailed(f"{endpoint} could not be reached: {exc}") from exc
     return payload, (time.perf_counter() - started) * 1000
 
 
@@ -155,7 +155,7 @@ def run_smoke(stack: str, *, outputs_file: Path | None, bundle_dir: Path, max_la
     payload, latency_ms = _invoke(client, endpoint, body)
     prediction = check_answer(payload, output_name)
     if latency_ms > max_latency_ms:
-        raise SmokeError(f"{endpoint} answered correctly but in {latency_ms:.0f} ms, more than the "
+        raise SmokeFailed(f"{endpoint} answered correctly but in {latency_ms:.0f} ms, more than the "
                          f"{max_latency_ms:g} ms allowed")
     return SmokeResult(stack=stack, endpoint_name=endpoint, region=region, output_name=output_name,
                        prediction=prediction, latency_ms=latency_ms, max_latency_ms=max_latency_ms)

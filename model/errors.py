@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class ModelstageError(Exception):
-    """Base class: a user-facing error whose message is safe to print without a traceback."""
+    """Base class: a user-facing error whose message is safe to print without a traceback.
+
+    exit_code is what the command line returns: 2 for bad input, 1 for a check that ran and failed."""
+
+    exit_code: int = 2
 
 
 class BundleError(ModelstageError):

@@ -21,7 +21,7 @@ class Scorer:
         self.output_name = bundle.schema.output.name
 
     def predict_matrix(self, X: np.ndarray) -> list[float]:
-        return [round(float(v), 2) for v in self.predictor.predict(X)]
+        return [round(v, 2) for v in self.predictor.predict(X).tolist()]  # cents, as plain floats
 
     def score(self, rows: Sequence[object]) -> list[float]:
         """Validate `rows` (raises SchemaError naming the row and field) and predict."""

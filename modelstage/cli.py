@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ModelstageError as exc:
         print(f"modelstage: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("modelstage: interrupted", file=sys.stderr)
         return 130

@@ -88,7 +88,7 @@ def smoke(stack: str, *, outputs: Path | None, bundle: Path, max_latency_ms: flo
 
     result = run_smoke(stack, outputs_file=outputs, bundle_dir=bundle, max_latency_ms=max_latency_ms,
                        endpoint_url=endpoint_url)
-    print(result)
+    print(result.summary())
     return 0
 
 

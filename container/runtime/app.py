@@ -66,8 +66,11 @@ def build_routes(settings: Settings) -> dict[str, Route]:
 
 class ServingApp:
     def __init__(self, settings: Settings, load: Callable[[], Scorer],
-                 on_fatal: Callable[[BaseException], None] | None = None) -> None:
+                 on_fatal: Callable[[BaseException], None] | None = None, *, load_before_serving: bool = False) -> None:
+        """load_before_serving: finish loading before the server accepts connections. Worker processes
+        share one socket, so a worker still loading would answer 503 to requests a loaded one could serve."""
         self.settings = settings
+        self._load_before_serving = load_before_serving
         self.routes = build_routes(settings)
         self.metrics = Metrics()
         self.scorer: Scorer | None = None
@@ -113,6 +116,8 @@ class ServingApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.start_loading()
+                if self._load_before_serving and self._loader is not None:
+                    await asyncio.to_thread(self._loader.join)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
@@ -171,15 +176,12 @@ class ServingApp:
                 accept = value.decode("latin-1")
             elif name == b"content-length" and value.isdigit():
                 length = int(value)
-        too_large = contracts.error_reply(413, {
-            "code": "payload_too_large", "message": f"the body is larger than {route.max_body} bytes",
-            "expected": f"at most {route.max_body} bytes per request (use batch scoring for more)"})
         if length > _DRAIN_LIMIT:  # not worth reading at all
-            return too_large, [(b"connection", b"close")]
+            return _too_large(route.max_body), [(b"connection", b"close")]
         try:
             body = await _read_body(receive, route.max_body)
         except _TooLarge:
-            return too_large, [(b"connection", b"close")]
+            return _too_large(route.max_body), [(b"connection", b"close")]
         scorer = self.scorer
         if scorer is None:
             return contracts.error_reply(503, {"code": "loading", "message": "the model is still loading",
@@ -191,6 +193,12 @@ class ServingApp:
                                                  self.settings.default_accept)
         reply = await asyncio.to_thread(call) if len(body) > _OFFLOAD_BYTES else call()
         return reply, []
+
+
+def _too_large(limit: int) -> contracts.Reply:
+    return contracts.error_reply(413, {
+        "code": "payload_too_large", "message": f"the body is larger than {limit} bytes",
+        "expected": f"at most {limit} bytes per request (use batch scoring for more)"})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
+
+import orjson
 
 from model.errors import SchemaError
 
@@ -34,18 +35,17 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
-def _reject_constant(token: str) -> float:
-    raise ValueError(f"{token} is not valid JSON")
-
-
 def decode_json(body: bytes) -> object:
+    """Strict JSON (no NaN or Infinity tokens, nesting at most 1024 deep), or a 400 naming the position.
+
+    orjson rather than the json module: on the 1-row path JSON costs as much as the model."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(400, "bad_encoding", f"the body is not UTF-8 (byte {exc.start})", "UTF-8 JSON") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise BadRequest(400, "malformed_json", f"the body is not valid JSON: {exc}", "a JSON document") from None
 
 
@@ -88,7 +88,8 @@ def decode_csv(body: bytes, feature_names: Sequence[str]) -> list[object]:
 
 
 def encode_json(payload: object) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    """Compact JSON; a non-finite float becomes null (JSON has no NaN)."""
+    return orjson.dumps(payload)
 
 
 def encode_csv(values: Sequence[float]) -> bytes:

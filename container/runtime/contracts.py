@@ -34,7 +34,9 @@ def error_reply(status: int, error: Mapping[str, object]) -> Reply:
 
 
 def _is_scalar_row(value: object) -> bool:
-    return isinstance(value, list) and len(value) > 0 and all(not isinstance(v, list | dict) for v in value)
+    """[1200, 3, 2] is one row, [[...], ...] or [{...}, ...] are rows. The first item decides; a
+    list mixing both is refused later by the encoder, naming the item."""
+    return isinstance(value, list) and len(value) > 0 and not isinstance(value[0], list | dict)
 
 
 def _unwrap(doc: object, feature_names: Sequence[str]) -> tuple[list[object], str | None, bool]:
@@ -90,7 +92,7 @@ def invocations(scorer: Scorer, body: bytes, content_type: str | None, accept: s
     try:
         answer_as = _accept(accept, default_accept)
         kind = media_type(content_type) or JSON  # SageMaker's toolkits default a missing type to JSON
-        names = scorer.encoder.schema.names
+        names = scorer.encoder.names
         if kind == JSON:
             rows, key, single = _unwrap(decode_json(body), names)
         elif kind == CSV:

@@ -13,6 +13,7 @@ import sys
 from types import FrameType
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from container.runtime.app import ServingApp
 from container.runtime.model_source import resolve_model_dir
@@ -50,7 +51,7 @@ def create_app() -> ServingApp:
     def fatal(_: BaseException) -> None:
         os._exit(3)  # the supervisor's parent already verified the bundle; a worker that cannot load is broken
 
-    return ServingApp(settings, lambda: _loader(settings), on_fatal=fatal)
+    return ServingApp(settings, lambda: _loader(settings), on_fatal=fatal, load_before_serving=True)
 
 
 def _uvicorn_config(app: object, settings: Settings, **extra: object) -> uvicorn.Config:
@@ -77,7 +78,9 @@ def serve(settings: Settings) -> int:
         os.environ["MODEL_DIR"] = str(model_dir)
         config = _uvicorn_config("container.runtime.server:create_app", settings, factory=True,
                                  workers=settings.workers)
-        uvicorn.Server(config).run()
+        # Server.run() alone would ignore `workers`: the supervisor binds once and forks the workers,
+        # and on SIGTERM lets each drain its own requests before it exits.
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
     failures: list[BaseException] = []
     server: _Server | None = None

@@ -115,8 +115,25 @@ def test_a_tampered_bundle_stops_the_server_naming_the_file(bundle: Bundle, tmp_
     assert "model.onnx: checksum mismatch" in log.read_text()
 
 
-def test_multiple_workers_serve(bundle: Bundle, tmp_path: Path) -> None:
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat and int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_multiple_workers_serve_from_separate_processes(bundle: Bundle, tmp_path: Path) -> None:
     with ServerProcess(bundle.path, free_port(), workers=2, log_file=tmp_path / "log") as proc:
         proc.wait_healthy(30)
         statuses = {_post(proc, "/invocations", {"input": [1200, 3, 2]}).status for _ in range(20)}
         assert statuses == {200}
+        # multiprocessing's spawn adds a resource tracker beside the two workers
+        workers = [pid for pid in _children(proc.proc.pid)
+                   if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+        assert len(workers) == 2, f"expected 2 worker processes under {proc.proc.pid}, found {workers}"
+        assert proc.stop() == 0

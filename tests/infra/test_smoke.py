@@ -194,3 +194,30 @@ def test_a_missing_bundle_is_named(outputs_file: Path, tmp_path: Path) -> None:
     with pytest.raises(SmokeError) as err:
         run_smoke("aws-dev", outputs_file=outputs_file, bundle_dir=tmp_path / "none", max_latency_ms=100)
     assert "the smoke test sends the bundle's sample request" in str(err.value)
+
+
+def test_the_command_prints_the_answer_and_exits_0(endpoint: str, outputs_file: Path, bundle: Bundle,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from modelstage.cli import main
+
+    answer(endpoint, '{"price": 250000}')
+    code = main(["smoke", "aws-dev", "--outputs", str(outputs_file), "--bundle", str(bundle.path),
+                 "--endpoint-url", endpoint])
+    assert code == 0
+    assert "house-prices-dev" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("content", "code"), [('{"price": "cheap"}', 1), (None, 2)])
+def test_the_command_exits_1_for_a_failed_check_and_2_for_bad_input(
+        endpoint: str, outputs_file: Path, bundle: Bundle, capsys: pytest.CaptureFixture[str],
+        content: str | None, code: int) -> None:
+    from modelstage.cli import main
+
+    if content is None:
+        outputs_file.write_text("[]")  # bad input: not an object of outputs
+    else:
+        answer(endpoint, content)
+    assert main(["smoke", "aws-dev", "--outputs", str(outputs_file), "--bundle", str(bundle.path),
+                 "--endpoint-url", endpoint]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("modelstage: error: ") and "Traceback" not in err

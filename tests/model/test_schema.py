@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.bundle import Bundle
 from model.errors import SchemaError
-from model.schema import RowEncoder
+from model.schema import Feature, RowEncoder
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +64,50 @@ def test_too_many_rows(encoder: RowEncoder) -> None:
     with pytest.raises(SchemaError) as info:
         encoder.encode([[1200, 3, 2]] * (encoder.max_rows + 1))
     assert info.value.code == "too_many_rows"
+
+
+_BAD_CELLS = st.sampled_from([None, True, "3", float("inf"), float("nan"), [1.0], -1e9, 1e12, 2.5])
+
+
+@st.composite
+def _batches(draw: st.DrawFn, features: Sequence[Feature]) -> list[list[object]]:
+    """Valid rows of a schema; often one bad cell, sometimes a short or long row."""
+    rows: list[list[object]] = []
+    for _ in range(draw(st.integers(2, 6))):
+        rows.append([draw(st.integers(int(f.minimum), int(f.maximum))) if f.dtype == "integer"
+                     else draw(st.floats(f.minimum, f.maximum)) for f in features])
+    if draw(st.integers(0, 9)) < 6:
+        r, i = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(features) - 1))
+        rows[r][i] = draw(_BAD_CELLS)
+    if draw(st.integers(0, 9)) == 0:
+        r = draw(st.integers(0, len(rows) - 1))
+        rows[r] = [*rows[r], 1.0] if draw(st.booleans()) else rows[r][:-1]
+    return rows
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_whole_batches_and_single_rows_agree(encoder: RowEncoder, data: st.DataObject) -> None:
+    """A batch is checked with matrix operations; row by row it takes the cell-by-cell path. Both must
+    accept the same rows with the same values and refuse the same ones for the same reason."""
+    rows = data.draw(_batches(encoder.schema.features))
+    singles: list[np.ndarray] = []
+    first_error: SchemaError | None = None
+    for row in rows:
+        try:
+            singles.append(encoder.encode([row]))
+        except SchemaError as exc:
+            first_error = exc
+            break
+    if first_error is not None:
+        with pytest.raises(SchemaError) as err:
+            encoder.encode(rows)
+        assert err.value.code == first_error.code
+    else:
+        np.testing.assert_array_equal(encoder.encode(rows), np.vstack(singles))
+
+
+def test_a_batch_of_valid_full_rows_is_encoded_as_given(encoder: RowEncoder) -> None:
+    row = [1500.0, 3, 2, 6000.0, None, 1, 3, 12.5]
+    X = encoder.encode([row, row])
+    assert X.shape == (2, 8) and np.isnan(X[0, 4]) and X[1, 0] == 1500.0
