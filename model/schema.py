@@ -18,8 +18,8 @@ import numpy as np
 from model.errors import SchemaError
 
 NanPolicy = Literal["reject", "impute"]
-_NUMBER_TYPES = {int, float, type(None)}
 Dtype = Literal["float", "integer"]
+_NUMBER_TYPES = {int, float, type(None)}  # what JSON numbers and null decode to
 
 
 @dataclass(frozen=True)
