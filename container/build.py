@@ -256,6 +256,32 @@ def _version() -> str:
         return "0+unknown"
 
 
+def _git(source_root: Path, *args: str) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(source_root), *args], capture_output=True, text=True, timeout=10,
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def source_revision(source_root: Path) -> str:
+    """The last commit that changed what goes into the image (so it changes only when the image
+    does), with "-dirty" when those files have uncommitted changes; "" outside a git checkout."""
+    paths = ["container/Dockerfile", "container/requirements.txt", "container/requirements-skops.txt",
+             "container/__init__.py", "container/runtime", "model"]
+    commit = _git(source_root, "log", "-1", "--format=%H", "--", *paths)
+    if commit and _git(source_root, "status", "--porcelain", "--", *paths):
+        commit += "-dirty"
+    return commit
+
+
+def source_url(source_root: Path) -> str:
+    """The checkout's origin, without any credentials embedded in it; "" when there is none."""
+    url = _git(source_root, "config", "--get", "remote.origin.url")
+    return re.sub(r"^(\w+://)[^/@]+@", r"\1", url)
+
+
 def _base_image_id(api: docker.APIClient, base_image: str, progress: Progress) -> str:
     hint = (f"On a machine without Docker Hub, run scripts/engine.sh (it builds {LOCAL_BASE_IMAGE} with "
             f"debootstrap) and build with --base-image {LOCAL_BASE_IMAGE} or MODELSTAGE_BASE_IMAGE="
@@ -303,13 +329,14 @@ def _stream_build(stream: Iterable[dict[str, Any]], progress: Progress) -> str |
 
 
 def build_image(*, base_image: str | None = None, runtime_extras: str = "", revision: str | None = None,
-                source_url: str | None = None, source_root: Path = ROOT, wheelhouse: Path | None = None,
+                source: str | None = None, source_root: Path = ROOT, wheelhouse: Path | None = None,
                 no_cache: bool = False, progress: Progress = _quiet,
                 api: docker.APIClient | None = None) -> BuildResult:
     """Build `modelstage-runtime:<content hash>` unless an image with that tag already exists.
 
     base_image: default $MODELSTAGE_BASE_IMAGE, else python:3.11-slim-bookworm. runtime_extras "skops"
-    adds the skops lock. revision/source_url become OCI labels (default $MODELSTAGE_REVISION / _SOURCE_URL).
+    adds the skops lock. revision/source become OCI labels (default $MODELSTAGE_REVISION /
+    $MODELSTAGE_SOURCE_URL, else from the git checkout: see source_revision and source_url).
     no_cache rebuilds every layer (an existing tag is still reused: remove it to force a rebuild).
     """
     if runtime_extras not in RUNTIME_EXTRAS:
@@ -327,8 +354,9 @@ def build_image(*, base_image: str | None = None, runtime_extras: str = "", revi
         "RUNTIME_EXTRAS": runtime_extras,
         "VERSION": version,
         "RUNTIME_VERSION": version,
-        "REVISION": revision if revision is not None else env.get("MODELSTAGE_REVISION", ""),
-        "SOURCE": source_url if source_url is not None else env.get("MODELSTAGE_SOURCE_URL", ""),
+        "REVISION": revision if revision is not None else (env.get("MODELSTAGE_REVISION")
+                                                            or source_revision(source_root)),
+        "SOURCE": source if source is not None else (env.get("MODELSTAGE_SOURCE_URL") or source_url(source_root)),
     }
     base_id = _base_image_id(api, base_image, progress)
     digest = content_hash(sources, build_args, base_id)
@@ -447,11 +475,13 @@ def push_image(image: str, repository: str, auth_config: Mapping[str, str] | Non
 
 
 def build_and_maybe_push(push: str | None, base_image: str | None, progress: Progress = _quiet, *,
-                         runtime_extras: str = "") -> tuple[BuildResult, str | None]:
-    """What `modelstage build [--push REPO]` does: build (or reuse) the image, then push it by digest."""
+                         runtime_extras: str = "", auth_config: Mapping[str, str] | None = None,
+                         ) -> tuple[BuildResult, str | None]:
+    """What `modelstage build [--push REPO]` does: build (or reuse) the image, then push it by digest.
+    auth_config (username, password) overrides the engine's stored `docker login` credentials."""
     api = connect()
     result = build_image(base_image=base_image, runtime_extras=runtime_extras, progress=progress, api=api)
-    ref = push_image(result.tag, push, progress=progress, api=api) if push else None
+    ref = push_image(result.tag, push, auth_config, progress=progress, api=api) if push else None
     return result, ref
 
 

@@ -139,8 +139,7 @@ def start_cloud(cloud: str, bundle: Bundle, image: str, *, client: Any, port: in
     with contextlib.ExitStack() as stack:
         run = _CLOUDS[cloud](bundle, port, stack)
         started = time.perf_counter()
-        container = client.containers.run(image, detach=True, name=f"modelstage-{cloud}-{port}",
-                                          labels={"dev.modelstage.local": cloud}, **run.run_kwargs)
+        container = _run(client, cloud, image, port, run)
         stack.callback(_stop, container, say)
         url = f"http://127.0.0.1:{port}"
 
@@ -155,6 +154,32 @@ def start_cloud(cloud: str, bundle: Bundle, image: str, *, client: Any, port: in
         yield RunningCloud(url, run, container, time.perf_counter() - started)
 
 
+def _run(client: Any, cloud: str, image: str, port: int, run: CloudRun) -> Any:
+    """`docker run` as the cloud would; engine refusals become one clear error, and a container that
+    was created but could not start (a port in use) is removed rather than left behind."""
+    import docker.errors
+
+    name = f"modelstage-{cloud}-{port}"
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:  # a registry reference (repo@sha256:...) is pulled, as the cloud would
+            client.images.pull(image)
+        except docker.errors.DockerException as exc:
+            reason = getattr(exc, "explanation", None) or str(exc)
+            raise LocalRunError(f"image {image!r} is not in the engine and could not be pulled ({reason}): "
+                                "build it with `modelstage build`, or leave out --image to build it now") from None
+    try:
+        return client.containers.run(image, detach=True, name=name, labels={"dev.modelstage.local": cloud},
+                                     **run.run_kwargs)
+    except docker.errors.DockerException as exc:
+        with contextlib.suppress(docker.errors.DockerException):
+            client.containers.get(name).remove(force=True)
+        message = getattr(exc, "explanation", None) or str(exc)
+        hint = f"; port {port} may be in use: pick another --port" if "port" in message.lower() else ""
+        raise LocalRunError(f"the engine could not start {image} as {cloud}: {message}{hint}") from None
+
+
 def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str | None, keep: bool, say: Say,
                  extra_requests: Sequence[tuple[str, dict[str, Any]]] = ()) -> int:
     if cloud not in _CLOUDS:
@@ -165,7 +190,8 @@ def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str |
         from container.build import build_image
 
         say("building the serving image (unchanged inputs reuse the cached image)...")
-        result = build_image(api=client.api)
+        # A skops bundle needs scikit-learn in the image; ONNX bundles get the small image.
+        result = build_image(api=client.api, runtime_extras="skops" if bundle.model_format == "skops" else "")
         image = result.tag
         say(f"image {image}{' (built)' if result.built else ' (cached)'}")
     with start_cloud(cloud, bundle, image, client=client, port=port, say=say) as live:

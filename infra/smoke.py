@@ -44,6 +44,28 @@ class SmokeResult:
                 f"{self.prediction:g} in {self.latency_ms:.0f} ms (budget {self.max_latency_ms:.0f} ms)")
 
 
+@dataclass(frozen=True)
+class StackDefaults:
+    bundle_path: Path
+    max_latency_ms: float
+
+
+FALLBACK = StackDefaults(Path("out/bundle"), 2000.0)
+
+
+def stack_defaults(stack: str, root: Path) -> StackDefaults:
+    """The bundle and the latency budget the stack itself declares (its bundlePath and p99 alarm
+    threshold, read from Pulumi.yaml and stacks/ as `pulumi up` does); FALLBACK outside a project."""
+    from infra.offline.stack_config import load_stack_config, stack_file
+    from infra.spec import parse_spec
+
+    if not (root / "Pulumi.yaml").is_file() or not stack_file(root, stack).is_file():
+        return FALLBACK
+    spec = parse_spec(load_stack_config(root, stack))  # a SpecError names the bad key
+    bundle = Path(spec.bundle_path)
+    return StackDefaults(bundle if bundle.is_absolute() else root / bundle, float(spec.monitoring.latency_p99_ms))
+
+
 def read_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:
     """The stack's outputs: from `outputs_file`, else from the Pulumi CLI."""
     if outputs_file is not None:

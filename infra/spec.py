@@ -36,6 +36,13 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2922, 3288, 3653)
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_ROLLOUT_SECONDS = 14400  # SageMaker's MaximumExecutionTimeoutInSeconds ceiling
+# Rollback alarms: one-minute periods, two bad ones out of three. A bake shorter than that window ends
+# before an alarm can fire, so the rollout would never roll back. (infra/aws/alarms.py uses these.)
+ALARM_PERIOD_SECONDS = 60
+ALARM_EVALUATION_PERIODS = 3
+ALARM_DATAPOINTS = 2
+MIN_BAKE_WITH_ROLLBACK_SECONDS = ALARM_PERIOD_SECONDS * ALARM_EVALUATION_PERIODS
+BURSTABLE_RE = re.compile(r"^ml\.t\d+[a-z]*\.")  # ml.t2.medium, ml.t3.large: SageMaker cannot autoscale them
 MIN_ROLLOUT_SECONDS = 600
 
 NAME_RE = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")
@@ -266,6 +273,10 @@ def _rollout(r: _Reader, scaling: Scaling, serverless: bool, startup_seconds: in
     step = r.integer("rolloutStepPercent", 1, 100)
     bake = r.integer("rolloutBakeSeconds", 0, 3600)
     rollback = r.boolean("rollbackOnAlarms")
+    r.check("rolloutBakeSeconds", not rollback or serverless or bake >= MIN_BAKE_WITH_ROLLBACK_SECONDS,
+            f"{bake} s is shorter than the rollback alarms' {MIN_BAKE_WITH_ROLLBACK_SECONDS} s window, so no "
+            f"alarm could roll the update back; expected at least {MIN_BAKE_WITH_ROLLBACK_SECONDS}, "
+            "or rollbackOnAlarms: false")
     if strategy == "canary":
         r.check("rolloutStepPercent", step <= 50,
                 f"{step} is out of range for a canary; expected 1 to 50 (SageMaker)")
@@ -388,10 +399,15 @@ def parse_spec(values: Mapping[str, object]) -> DeploymentSpec:
     r.check("protected", environment != "prod" or protected,
             "a prod stack must set protected: true, so `pulumi destroy` can never delete a prod model")
 
+    instance_type = _instance_type(r, "instanceType", cloud)
+    r.check("instanceType", serverless or BURSTABLE_RE.match(instance_type) is None
+            or scaling.max_instances == scaling.min_instances,
+            f"{instance_type} is a burstable instance, which SageMaker cannot autoscale; expected a type such "
+            "as ml.m5.large, or maxInstances equal to minInstances (no autoscaling)")
     spec = DeploymentSpec(
         cloud=cloud, environment=environment, region=region, name=name, bundle_path=bundle_path,
         image=_image(r, region, cloud), endpoint_kind=kind,
-        instance_type=_instance_type(r, "instanceType", cloud), scaling=scaling,
+        instance_type=instance_type, scaling=scaling,
         rollout=_rollout(r, scaling, serverless, aws.startup_timeout_seconds),
         monitoring=monitoring, batch=batch, retention=retention, protected=protected, aws=aws,
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 
 from model.errors import ModelstageError
 
@@ -64,7 +67,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from modelstage.steps import build
 
-    return build(push=args.push, base_image=args.base_image)
+    auth = None
+    if args.registry_password_stdin:
+        if not args.registry_username:
+            raise ModelstageError("--registry-password-stdin needs --registry-username USER")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise ModelstageError("--registry-password-stdin: expected the password on standard input, got nothing")
+        auth = {"username": args.registry_username, "password": password}
+    elif args.registry_username:
+        raise ModelstageError("--registry-username needs --registry-password-stdin (the password is never an argument)")
+    return build(push=args.push, base_image=args.base_image, runtime_extras="skops" if args.skops else "",
+                 auth_config=auth)
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -123,6 +137,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("build", help="build the serving image (and push it by digest)")
     s.add_argument("--push", metavar="REPO", help="registry repository to push to, e.g. 127.0.0.1:5000/modelstage")
     s.add_argument("--base-image", help="base image (default: python:3.11-slim-bookworm, or MODELSTAGE_BASE_IMAGE)")
+    s.add_argument("--skops", action="store_true",
+                   help="add scikit-learn and skops, for bundles whose model could not be exported to ONNX")
+    s.add_argument("--registry-username", metavar="USER",
+                   help="push with these credentials instead of `docker login`'s (ECR: AWS)")
+    s.add_argument("--registry-password-stdin", action="store_true",
+                   help="read the registry password from standard input, e.g. `aws ecr get-login-password | ...`")
     s.set_defaults(handler=cmd_build)
 
     s = sub.add_parser("local", help="run the image the way a cloud runs it, and send the sample request")
@@ -136,8 +156,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("smoke", help="invoke a deployed stack's endpoint with the bundle's sample request")
     s.add_argument("stack", help="stack name, e.g. aws-dev")
     s.add_argument("--outputs", type=Path, help="stack outputs as JSON (default: `pulumi stack output --json`)")
-    s.add_argument("--bundle", type=Path, default=Path("out/bundle"))
-    s.add_argument("--max-latency-ms", type=float, default=2000.0)
+    s.add_argument("--bundle", type=Path, help="the deployed bundle (default: the stack's modelstage:bundlePath)")
+    s.add_argument("--max-latency-ms", type=float,
+                   help="latency budget (default: the stack's modelstage:alarmLatencyP99Ms, else 2000)")
     s.add_argument("--endpoint-url", help="override the SageMaker runtime endpoint URL (tests, VPC endpoints)")
     s.set_defaults(handler=cmd_smoke)
 
@@ -149,9 +170,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     handler: Handler = args.handler
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a CI runner's or a supervisor's stop) unwinds like Ctrl+C, so containers and
+        # servers started by this command are stopped on the way out.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return handler(args)
     except ModelstageError as exc:
@@ -160,3 +190,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelstage: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

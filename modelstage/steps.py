@@ -67,10 +67,12 @@ def demo(out: Path, *, port: int | None, engine: str) -> int:
     return run_demo(out, port=port, engine=engine)
 
 
-def build(*, push: str | None, base_image: str | None) -> int:
+def build(*, push: str | None, base_image: str | None, runtime_extras: str = "",
+          auth_config: dict[str, str] | None = None) -> int:
     from container.build import build_and_maybe_push
 
-    result, ref = build_and_maybe_push(push, base_image, print)
+    result, ref = build_and_maybe_push(push, base_image, print, runtime_extras=runtime_extras,
+                                       auth_config=auth_config)
     print(f"image: {result.tag} ({result.image_id}){' (unchanged)' if not result.built else ''}")
     if ref:
         print(f"pushed: {ref}")
@@ -83,9 +85,14 @@ def local(cloud: str, bundle: Path, *, port: int | None, image: str | None, keep
     return run_as_cloud(cloud, bundle, port=port, image=image, keep=keep, say=print)
 
 
-def smoke(stack: str, *, outputs: Path | None, bundle: Path, max_latency_ms: float, endpoint_url: str | None) -> int:
-    from infra.smoke import run_smoke
+def smoke(stack: str, *, outputs: Path | None, bundle: Path | None, max_latency_ms: float | None,
+          endpoint_url: str | None) -> int:
+    from infra.smoke import run_smoke, stack_defaults
 
+    if bundle is None or max_latency_ms is None:
+        defaults = stack_defaults(stack, Path.cwd())
+        bundle = bundle or defaults.bundle_path
+        max_latency_ms = max_latency_ms or defaults.max_latency_ms
     result = run_smoke(stack, outputs_file=outputs, bundle_dir=bundle, max_latency_ms=max_latency_ms,
                        endpoint_url=endpoint_url)
     print(result.summary())

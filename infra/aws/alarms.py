@@ -15,11 +15,12 @@ import pulumi_aws as aws
 
 from infra.aws.common import AwsCommon, child
 from infra.aws.names import METRICS_NAMESPACE, VARIANT, endpoint_log_group
-from infra.spec import Monitoring
+from infra.spec import ALARM_DATAPOINTS, ALARM_EVALUATION_PERIODS, ALARM_PERIOD_SECONDS, Monitoring
 
-PERIOD_SECONDS = 60
-EVALUATION_PERIODS = 3
-DATAPOINTS_TO_ALARM = 2  # two bad minutes out of three: one slow cold start does not roll back
+# Two bad minutes out of three: one slow cold start does not roll back (the spec checks bakes against it).
+PERIOD_SECONDS = ALARM_PERIOD_SECONDS
+EVALUATION_PERIODS = ALARM_EVALUATION_PERIODS
+DATAPOINTS_TO_ALARM = ALARM_DATAPOINTS
 
 
 @dataclass(frozen=True)

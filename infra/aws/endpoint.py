@@ -29,8 +29,9 @@ from infra.aws.common import AwsCommon, child
 from infra.aws.names import SCALABLE_DIMENSION, SCALING_METRIC, VARIANT, Layout
 from infra.spec import MAX_ROLLOUT_SECONDS, MIN_ROLLOUT_SECONDS, DeploymentSpec, rollout_seconds
 
-# Instance types with local NVMe storage reject a volume KMS key (ml.m5d, ml.g4dn, ...).
-_LOCAL_STORAGE_RE = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
+# Instance types with local NVMe storage reject a volume KMS key: those with a "d" in the family
+# (ml.m5d, ml.g4dn, ml.p4d) and the accelerated families that always carry instance storage.
+_LOCAL_STORAGE_RE = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n)\.")
 _TRAFFIC_TYPE = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
 
 
@@ -92,8 +93,8 @@ class ServingEndpoint(pulumi.ComponentResource):
             opts=child(self, pulumi.ResourceOptions(depends_on=args.after)),
         )
         self.endpoint_name = self.endpoint.endpoint_name.apply(lambda n: n or args.endpoint)
-        if not spec.serverless:
-            self._autoscaling(name, spec)
+        if not spec.serverless and spec.scaling.max_instances > spec.scaling.min_instances:
+            self._autoscaling(name, spec)  # a fixed-size fleet (max == min) has nothing to scale
         self.register_outputs({"endpoint_name": self.endpoint_name})
 
     @staticmethod

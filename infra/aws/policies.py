@@ -122,6 +122,8 @@ def monitor_policy(scope: Scope, analyzer_repository_arn: str) -> Doc:
         _list_prefixes(scope, "ListCaptureAndBaseline", [layout.capture_prefix, layout.baseline_prefix]),
         _statement("WriteReports", ["s3:PutObject"], scope.objects(layout.reports_prefix)),
         _statement("UseDeploymentKey", ["kms:Decrypt", "kms:GenerateDataKey"], scope.key_arn),
+        _statement("EncryptJobVolumes", ["kms:CreateGrant"], scope.key_arn,
+                   {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
         _statement("PullAnalyzerImage", ECR_PULL, analyzer_repository_arn),
         _statement("EcrLogin", ["ecr:GetAuthorizationToken"], "*"),
         _statement("WriteProcessingJobLogs", ["logs:CreateLogGroup", *LOG_WRITE],
@@ -157,15 +159,18 @@ def tls_only_bucket_policy(bucket_arn: str) -> Doc:
     })
 
 
-def ecr_lifecycle_policy(keep_images: int = 30, untagged_days: int = 7) -> Doc:
-    """Untagged layers go after a week; the newest `keep_images` builds stay (every deployed image
-    is among them unless more builds than that were pushed without deploying)."""
-    return {"rules": [
+def ecr_lifecycle_policy(keep_images: int | None = 30, untagged_days: int = 7) -> Doc:
+    """Untagged layers go after a week. keep_images: the newest builds that stay; None keeps every
+    tagged image (protected stacks: a retained model package must still find its image)."""
+    rules: list[dict[str, Any]] = [
         {"rulePriority": 1, "description": f"expire untagged images after {untagged_days} days",
          "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
                        "countNumber": untagged_days},
          "action": {"type": "expire"}},
-        {"rulePriority": 2, "description": f"keep the newest {keep_images} images",
-         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
-         "action": {"type": "expire"}},
-    ]}
+    ]
+    if keep_images is not None:
+        rules.append(
+            {"rulePriority": 2, "description": f"keep the newest {keep_images} images",
+             "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
+             "action": {"type": "expire"}})
+    return {"rules": rules}

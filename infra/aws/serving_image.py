@@ -51,8 +51,10 @@ class ServingImage(pulumi.ComponentResource):
             tags=c.tags,
             opts=child(self, store_of_record(c.protected)),
         )
+        # Protected stacks keep every tagged image: a retained model package must still find its image.
+        keep = None if c.protected else 30
         lifecycle = aws.ecr.LifecyclePolicy(f"{name}-image-lifecycle", repository=repository.name,
-                                            policy=json_document(policies.ecr_lifecycle_policy()),
+                                            policy=json_document(policies.ecr_lifecycle_policy(keep)),
                                             opts=child(self))
         # Credentials come from the AWS provider (12-hour token); only the build step sees them.
         token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id,

@@ -62,6 +62,20 @@ def test_every_route_answers(live: RunningCloud) -> None:
     assert "modelstage_requests_total" in metrics and "modelstage_model_loaded 1" in metrics
 
 
+def test_every_envelope_answers(live: RunningCloud) -> None:
+    """Each request shape the README documents, through the container's port."""
+    rows = [[1200, 3, 2], {"living_area_sqft": 900, "bedrooms": 2}]
+    if live.run.predict_path.endswith(":predict"):
+        bodies: list[object] = [{"instances": rows, "parameters": {}}, {"instances": rows, "parameters": None}]
+    else:
+        bodies = [{"instances": rows}, {"inputs": rows}, {"data": rows}, rows, {"input": rows}]
+    for body in bodies:
+        r = _post(live, body)
+        assert r.status == 200, (body, r.body)  # type: ignore[attr-defined]
+        doc = r.json()  # type: ignore[attr-defined]
+        assert len(doc.get("predictions", doc.get("price", []))) == 2, (body, doc)
+
+
 @pytest.mark.parametrize(("body", "status"), [
     (b"{not json", 400),
     (b'{"instances": [[1200, "three", 2]], "input": [1200, "three", 2]}', 400),

@@ -221,3 +221,14 @@ def test_the_command_exits_1_for_a_failed_check_and_2_for_bad_input(
                  "--endpoint-url", endpoint]) == code
     err = capsys.readouterr().err
     assert err.startswith("modelstage: error: ") and "Traceback" not in err
+
+
+def test_the_budget_and_bundle_default_to_what_the_stack_declares(tmp_path: Path) -> None:
+    from infra.smoke import FALLBACK, stack_defaults
+
+    root = Path(__file__).resolve().parents[2]
+    dev, prod = stack_defaults("aws-dev", root), stack_defaults("aws-prod", root)
+    assert (dev.max_latency_ms, prod.max_latency_ms) == (1000.0, 200.0)  # their alarmLatencyP99Ms
+    assert dev.bundle_path == root / "out" / "bundle"
+    assert stack_defaults("aws-dev", tmp_path) == FALLBACK  # not a project folder
+    assert stack_defaults("no-such-stack", root) == FALLBACK

@@ -3,6 +3,9 @@ alarms, autoscaling."""
 
 from __future__ import annotations
 
+import pytest
+
+from infra.aws.endpoint import _LOCAL_STORAGE_RE
 from infra.offline.runner import Recording
 from tests.infra.aws.recorded import ALARM, CONFIG, ENDPOINT, MODEL, name, named
 from tests.infra.conftest import Run
@@ -31,7 +34,7 @@ def test_rollback_alarms_are_the_created_alarms_on_this_endpoint(recording: Reco
 def test_dev_shifts_all_at_once_and_prod_through_a_baked_canary(recordings: dict[str, Recording]) -> None:
     dev = named(recordings["aws-dev"], ENDPOINT, "endpoint").inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
     prod = named(recordings["aws-prod"], ENDPOINT, "endpoint").inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
-    assert dev["trafficRoutingConfiguration"] == {"type": "ALL_AT_ONCE", "waitIntervalInSeconds": 60}
+    assert dev["trafficRoutingConfiguration"] == {"type": "ALL_AT_ONCE", "waitIntervalInSeconds": 180}
     assert prod["trafficRoutingConfiguration"] == {"type": "CANARY", "waitIntervalInSeconds": 600,
                                                    "canarySize": {"type": "CAPACITY_PERCENT", "value": 25}}
     assert prod["terminationWaitInSeconds"] == 600
@@ -97,3 +100,13 @@ def test_rollback_can_be_turned_off_and_linear_steps_are_sized(run_stack: Run) -
     assert "autoRollbackConfiguration" not in config
     assert config["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]["linearStepSize"] == {
         "type": "CAPACITY_PERCENT", "value": 20}
+
+
+@pytest.mark.parametrize(("instance_type", "local_storage"), [
+    ("ml.m5.large", False), ("ml.c5.xlarge", False), ("ml.t2.medium", False), ("ml.inf2.xlarge", False),
+    ("ml.m5d.large", True), ("ml.g4dn.xlarge", True), ("ml.p4d.24xlarge", True), ("ml.g5.xlarge", True),
+    ("ml.g6.xlarge", True), ("ml.p5.48xlarge", True), ("ml.trn1.2xlarge", True),
+])
+def test_instances_with_local_storage_get_no_volume_key(instance_type: str, local_storage: bool) -> None:
+    """SageMaker refuses a KmsKeyId for instance types with local (hardware-encrypted) storage."""
+    assert (_LOCAL_STORAGE_RE.match(instance_type) is not None) is local_storage
