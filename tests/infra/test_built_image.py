@@ -115,7 +115,7 @@ def _manifest_status(repository: str, digest: str, method: str = "HEAD") -> int:
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_create_builds_and_pushes_by_digest_and_an_unchanged_update_pushes_nothing(
+def test_create_pushes_by_digest_an_unchanged_update_pushes_nothing_and_a_change_pushes_anew(
         registry_repository: tuple[Any, str]) -> None:
     _, repository = registry_repository
     base_image = resolve_base_image()
@@ -136,4 +136,14 @@ def test_create_builds_and_pushes_by_digest_and_an_unchanged_update_pushes_nothi
     assert updated.outs is not None and updated.outs["image_ref"] == ref  # same content, same digest
 
     assert updated.outs["tag"].startswith("modelstage-runtime:")
-    assert _manifest_status(repository, outs["digest"], method="DELETE") == 202  # leave the registry clean
+
+    # A changed input (here: the skops extras) is a new image, pushed under a new digest.
+    changed = {**props, "runtime_extras": "skops", "source_hash": source_hash(base_image, "skops")}
+    assert provider.diff(ref, {**olds, **updated.outs}, changed).changes is True
+    rebuilt = provider.update(ref, {**olds, **updated.outs}, changed)
+    assert rebuilt.outs is not None and rebuilt.outs["image_ref"] != ref
+    assert rebuilt.outs["image_ref"].startswith(repository + "@sha256:")
+    assert _manifest_status(repository, rebuilt.outs["digest"]) == 200
+
+    for digest in (outs["digest"], rebuilt.outs["digest"]):  # leave the registry clean
+        assert _manifest_status(repository, digest, method="DELETE") == 202
