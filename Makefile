@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-# A private Docker engine, the local base image and a registry (needs root; skipped with a notice otherwise).
+# A private Docker engine, the local base image and a registry (needs root: `make test` fails without one;
+# `make demo` goes on without it, serving in a local process).
 engine:
 	bash scripts/engine.sh
 

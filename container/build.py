@@ -380,7 +380,8 @@ def build_image(*, base_image: str | None = None, runtime_extras: str = "", revi
             try:
                 stream = api.build(fileobj=f, custom_context=True, dockerfile="container/Dockerfile", tag=tag,
                                    buildargs={**build_args, "CONTENT_HASH": digest}, rm=True, forcerm=True,
-                                   pull=False, nocache=no_cache, decode=True)
+                                   pull=False, nocache=no_cache, decode=True,
+                                   network_mode="none")  # offline by construction, not only by pip flags
                 image_id = _stream_build(stream, progress)
             except docker.errors.APIError as exc:
                 raise BuildError(f"the engine refused the build: {exc.explanation or exc}") from exc

@@ -3,6 +3,7 @@ real Docker engine and local registry (scripts/engine.sh)."""
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 from collections.abc import Iterator
@@ -104,3 +105,13 @@ def test_a_registry_refusing_the_credentials_says_how_to_log_in(runtime_image: s
         push_image(runtime_image, f"{refusing_registry}/modelstage", {"username": "u", "password": "wrong"})
     message = str(err.value)
     assert "refused the credentials" in message and f"docker login {refusing_registry}" in message
+
+
+def test_build_pushes_with_the_credentials_read_from_stdin(
+        runtime_image: str, refusing_registry: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("not-the-password\n"))
+    code = main(["build", "--push", f"{refusing_registry}/modelstage", "--registry-username", "AWS",
+                 "--registry-password-stdin"])
+    err = capsys.readouterr().err
+    assert code == 2 and "refused the credentials" in err and "not-the-password" not in err

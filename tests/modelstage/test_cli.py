@@ -47,6 +47,8 @@ def test_train_then_package_the_users_own_model(tmp_path: Path) -> None:
     (["serve", "--bundle", "/tmp", "--workers", "zero"], "expected a whole number"),
     (["local", "--as", "heroku", "--bundle", "x"], "invalid choice: 'heroku'"),
     (["drift", "--bundle", "/nonexistent", "--data", "x.csv"], "no bundle directory here"),
+    (["build", "--registry-username", "AWS"], "--registry-username needs --registry-password-stdin"),
+    (["build", "--registry-password-stdin"], "--registry-password-stdin needs --registry-username USER"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_arguments_get_one_clear_line(args: list[str], message: str) -> None:
