@@ -66,8 +66,10 @@ def _run(fn: Any) -> None:
         raise raised[0]
 
 
-def run_program(config: Mapping[str, str], *, stack: str, program: Path = PROGRAM) -> Recording:
-    """Run `program` with `config` (namespaced keys, string values) and return what it registered.
+def run_program(config: Mapping[str, str], *, stack: str, program: Path = PROGRAM, preview: bool = False,
+                ) -> Recording:
+    """Run `program` with `config` (namespaced keys, string values) and return what it registered;
+    preview=True runs it as `pulumi preview` does.
 
     Raises what the program raises (a pulumi.RunError for a bad spec or bundle)."""
     loop = asyncio.new_event_loop()
@@ -76,7 +78,7 @@ def run_program(config: Mapping[str, str], *, stack: str, program: Path = PROGRA
     monitor = RecordingMonitor(mocks)
     try:
         pulumi.runtime.reset_options()  # a new root stack; the last one's futures live on a closed loop
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
         pulumi.runtime.set_all_config(dict(config))
         _run(lambda: runpy.run_path(str(program), run_name="__main__"))
         outputs: dict[str, Any] = {}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import pulumi
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from infra.offline.runner import Recording, run_program
 from model.bundle import Bundle
 from tests.infra.aws.recorded import BUCKET, GROUP, KEY, OBJECT, PACKAGE, REPOSITORY, component_types, name, named
-from tests.infra.conftest import Run, stack_config
+from tests.infra.conftest import AWS_STACKS, Run, stack_config
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # pulumi.runtime.rpc's marker of a secret value
 COMPONENTS = {f"modelstage:aws:{c}" for c in (
@@ -148,3 +150,20 @@ def test_a_tampered_bundle_is_refused(bundle: Bundle, tmp_path: Path) -> None:
     with pytest.raises(pulumi.RunError) as err:
         run_program(stack_config("aws-dev", bundle, bundlePath=str(copy)), stack="aws-dev")
     assert "checksum mismatch" in str(err.value)
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_preview_declares_the_same_resources_and_never_builds(
+        stack: str, bundle: Bundle, recordings: Mapping[str, Recording], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pulumi preview` runs the same program; building or pushing must wait for `pulumi up` (the image
+    resource's provider builds only in create/update, which a preview never calls)."""
+    import container.build
+
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError("the program built or pushed an image during preview")
+
+    for attr in ("build_image", "push_image", "push_image_detailed", "build_and_maybe_push"):
+        monkeypatch.setattr(container.build, attr, refuse)
+    previewed = run_program(stack_config(stack, bundle), stack=stack, preview=True)
+    assert sorted((r.typ, r.name) for r in previewed.resources) == \
+        sorted((r.typ, r.name) for r in recordings[stack].resources)
