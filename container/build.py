@@ -27,6 +27,7 @@ import docker
 import docker.errors
 
 from container.engine import engine_environment
+from model.bundle import sha256_file
 from model.errors import ModelstageError
 
 Progress = Callable[[str], None]
@@ -125,14 +126,6 @@ def read_lock(path: Path) -> list[Pin]:
     return pins
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _match_wheels(wheelhouse: Path, pins: list[Pin]) -> tuple[list[Path], list[Pin]]:
     by_key: dict[tuple[str, str], list[Path]] = {}
     for whl in sorted(wheelhouse.glob("*.whl")):
@@ -142,7 +135,7 @@ def _match_wheels(wheelhouse: Path, pins: list[Pin]) -> tuple[list[Path], list[P
     missing: list[Pin] = []
     for pin in pins:
         candidates = by_key.get((pin.name, pin.version), [])
-        hit = next((w for w in candidates if _sha256_file(w) in pin.hashes), None)
+        hit = next((w for w in candidates if sha256_file(w) in pin.hashes), None)
         if hit is None:
             missing.append(pin)
         else:
