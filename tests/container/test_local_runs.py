@@ -46,7 +46,9 @@ def test_local_as_a_cloud_prints_the_prediction_and_url_and_stops(
     assert _left_behind(docker_client, cloud, port) == []
 
 
-def test_an_image_that_is_not_there_is_a_clear_error(bundle: Bundle, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_image_that_is_not_there_is_a_clear_error(
+        bundle: Bundle, docker_engine: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Needs the engine (the fixture skips locally, and fails in CI, when none can be started)."""
     code = main(["local", "--as", "azure", "--bundle", str(bundle.path), "--image", "modelstage-runtime:missing"])
     err = capsys.readouterr().err
     assert code == 2 and "'modelstage-runtime:missing' is not in the engine" in err and "modelstage build" in err
