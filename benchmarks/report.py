@@ -15,7 +15,7 @@ NOISY_CORES = 0.15
 
 @dataclass(frozen=True)
 class Row:
-    server: str  # "http-floor", "modelstage", "mlflow"
+    server: str  # "http-floor", "model-only", "no-model", "modelstage", "mlflow"
     workers: int
     rows: int  # rows per request
     concurrency: int
@@ -69,13 +69,15 @@ def find(rows: list[Row], server: str, workers: int, n: int, concurrency: int) -
     return next((r for r in rows if (r.server, r.workers, r.rows, r.concurrency) == key), None)
 
 
-def _cpu_ratio(ours: Row, floor: Row) -> Target | None:
-    if not (ours.cpu and floor.cpu and ours.result.requests and floor.result.requests):
+def _us_per_request(row: Row) -> float | None:
+    return row.cpu.server_us_per_request(row.result.requests) if row.cpu and row.result.requests else None
+
+
+def _cpu_ratio(name: str, wanted: str, ours: Row | None, floor: Row) -> Target | None:
+    mine, base = (_us_per_request(ours) if ours else None), _us_per_request(floor)
+    if not (mine and base):
         return None
-    mine = ours.cpu.server_us_per_request(ours.result.requests)
-    base = floor.cpu.server_us_per_request(floor.result.requests)
-    return Target("CPU/req vs HTTP floor", "(predicts the req/s ratio)",
-                  f"{base:.0f} / {mine:.0f} us = {base / mine:.0%}", None, info=True)
+    return Target(name, wanted, f"{base:.0f} / {mine:.0f} us = {base / mine:.0%}", None, info=True)
 
 
 def targets(rows: list[Row], rss_one_worker: int | None) -> list[Target]:
@@ -88,8 +90,13 @@ def targets(rows: list[Row], rss_one_worker: int | None) -> list[Target]:
         out.append(Target("req/s vs HTTP floor", ">= 60% of floor",
                           f"{ours.rps:.0f} / {floor.rps:.0f} = {ours.rps / floor.rps:.0%}",
                           ours.rps >= 0.6 * floor.rps))
-        ratio = _cpu_ratio(ours_row, floor_row)
-        out += [ratio] if ratio else []
+        # Where the gap to the floor goes: the model call alone, and the request path without it.
+        for ratio in (_cpu_ratio("CPU/req vs HTTP floor", "(predicts the req/s ratio)", ours_row, floor_row),
+                      _cpu_ratio("model-only vs floor", "(best any app calling the model)",
+                                 find(rows, "model-only", 1, 1, 8), floor_row),
+                      _cpu_ratio("no-model vs floor", "(modelstage minus the model)",
+                                 find(rows, "no-model", 1, 1, 8), floor_row)):
+            out += [ratio] if ratio else []
     if ours and mlflow:
         out.append(Target("req/s vs MLflow", ">= 8x MLflow",
                           f"{ours.rps:.0f} / {mlflow.rps:.0f} = {ours.rps / mlflow.rps:.1f}x",

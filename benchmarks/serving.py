@@ -4,6 +4,8 @@
 
 One run measures: the in-process floor (Scorer, ONNX Runtime, scikit-learn, the ASGI app called
 directly), the HTTP floor (a constant ASGI app on the same uvicorn + uvloop + httptools stack),
+two reference apps on that stack which split modelstage's cost in two (`reference_apps.py`: the
+model alone behind the least possible parsing, and modelstage's request path with a constant model),
 modelstage with 1 and 2 workers (1- and 100-row requests at concurrency 1, 8, 32) and
 `mlflow models serve` on the same model. Load comes from wrk (`apt-get install -y wrk`), else from
 a slower Python asyncio generator.
@@ -52,6 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,8,32", help="connections per row (default 1,8,32)")
     p.add_argument("--workers", default="1,2", help="modelstage worker counts (default 1,2)")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (default 1: a core for the server)")
+    p.add_argument("--skip-split", action="store_true",
+                   help="skip the two reference apps that split the cost in model and request path")
     p.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
     return p.parse_args(argv)
 
@@ -79,19 +83,22 @@ class Bench:
         result = self.load(url, body, connections, seconds)
         return result, watch.stop()
 
-    def http_floor(self, body: bytes) -> report.Row:
+    def reference(self, name: str, app: str, body: bytes, bundle_dir: Path, factory: bool = False) -> report.Row:
+        """A reference app on modelstage's server stack (uvicorn + uvloop + httptools, 1 process),
+        1-row body at concurrency 8."""
         port = servers.free_port()
-        cmd = [sys.executable, "-m", "uvicorn", "benchmarks.const_app:app", "--host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
                "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                "--workers", "1", "--log-level", "warning", "--no-server-header", "--no-proxy-headers",
-               "--timeout-keep-alive", "75"]
-        with servers.running("http-floor", cmd, os.environ, port, self.workdir, cwd=ROOT) as server:
-            servers.wait_ready(server, "/ping", timeout_s=30)
+               "--timeout-keep-alive", "75", *(["--factory"] if factory else [])]
+        env = {**os.environ, "MODEL_DIR": str(bundle_dir)}
+        with servers.running(name, cmd, env, port, self.workdir, cwd=ROOT) as server:
+            servers.wait_ready(server, "/ping", timeout_s=60)
             url = server.base + "/invocations"
             self.measure(server.proc.pid, url, body, 8, self.args.warmup)
-            say("http-floor: 1-row body, concurrency 8")
+            say(f"{name}: 1-row body, concurrency 8")
             result, cpu = self.measure(server.proc.pid, url, body, 8, self.args.duration)
-            return report.Row("http-floor", 1, 1, 8, result, cpu)
+            return report.Row(name, 1, 1, 8, result, cpu)
 
     def modelstage(self, workers: int, bundle_dir: Path, loads: list[tuple[int, bytes]],
                    concurrency: list[int]) -> tuple[list[report.Row], dict[str, Any]]:
@@ -199,7 +206,12 @@ def main(argv: list[str]) -> int:
         say(f"in-process timings ({args.calls} calls each)")
         timings = inprocess(bundle_dir, rows100, body_100, args.calls)
         say(f"load generator: {bench.generator}")
-        table = [bench.http_floor(SEED_BODY)]
+        table = [bench.reference("http-floor", "benchmarks.const_app:app", SEED_BODY, bundle_dir)]
+        if not args.skip_split:
+            table += [bench.reference("model-only", "benchmarks.reference_apps:model_only", SEED_BODY, bundle_dir,
+                                      factory=True),
+                      bench.reference("no-model", "benchmarks.reference_apps:without_model", SEED_BODY, bundle_dir,
+                                      factory=True)]
         memory = []
         for workers in (int(w) for w in args.workers.split(",")):
             found_rows, mem = bench.modelstage(workers, bundle_dir, [(1, SEED_BODY), (100, body_100)],

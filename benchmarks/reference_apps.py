@@ -1,0 +1,86 @@
+"""Two reference apps that split modelstage's cost per request in two, on the same server stack.
+
+- `model_only`: the least any server of this model can do: parse the JSON, fill the row (defaults
+  from the bundle, no validation), run the bundle's ONNX model through modelstage's predictor,
+  answer. Its req/s is the ceiling for any app that calls this model once per request.
+- `without_model`: modelstage's own app (routing, envelopes, validation, metrics) with the model
+  replaced by a constant, i.e. what the request path costs when the model is free.
+
+Both read the bundle from MODEL_DIR and are served as uvicorn factories (`--factory`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Message, Receive, Send], Awaitable[None]]
+
+
+def _bundle_dir() -> Path:
+    return Path(os.environ["MODEL_DIR"])
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def model_only() -> App:
+    from model.bundle import load_bundle
+    from model.predictor import load_predictor
+
+    bundle = load_bundle(_bundle_dir())
+    predictor = load_predictor(bundle.model_path, bundle.model_format, bundle.trusted_types)
+    defaults = np.array([f.default for f in bundle.schema.features], dtype=np.float64)  # as the seed's row
+    key = bundle.schema.output.name
+    health = orjson.dumps({"status": "ready"})
+
+    async def app(scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        body = b""
+        if scope["method"] == "POST":
+            values = orjson.loads((await receive())["body"])["input"]
+            row = defaults.copy()
+            row[: len(values)] = values
+            body = orjson.dumps({key: round(float(predictor.predict(row.reshape(1, -1))[0]), 2)})
+        body = body or health
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+class ConstantPredictor:
+    """The model's stand-in for `without_model`: the same value for every row."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.full(len(X), 250_000.0)
+
+
+def without_model() -> App:
+    from container.runtime.app import ServingApp
+    from container.runtime.settings import Settings
+    from model.bundle import load_bundle
+    from model.scoring import Scorer
+
+    bundle_dir = _bundle_dir()
+    settings = Settings.from_env({"MODEL_DIR": str(bundle_dir)})
+    return ServingApp(settings, lambda: Scorer(load_bundle(bundle_dir), predictor=ConstantPredictor()),
+                      load_before_serving=True)
