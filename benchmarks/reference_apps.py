@@ -12,31 +12,19 @@ Both read the bundle from MODEL_DIR and are served as uvicorn factories (`--fact
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from benchmarks.const_app import Message, Receive, Send, lifespan
+
 App = Callable[[Message, Receive, Send], Awaitable[None]]
 
 
 def _bundle_dir() -> Path:
     return Path(os.environ["MODEL_DIR"])
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def model_only() -> App:
@@ -51,7 +39,7 @@ def model_only() -> App:
 
     async def app(scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         body = b""
         if scope["method"] == "POST":
