@@ -15,6 +15,15 @@ class BundleError(ModelstageError):
     """The bundle is missing, incomplete, tampered with or of an unknown format."""
 
 
+class ArchiveLimitError(BundleError):
+    """An archive or download went past a limit; `limit` says which ("bytes" or "files"), so the
+    runtime can name the setting that raises it."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class PackagingError(ModelstageError):
     """The model could not be packaged (unreadable file, ONNX disagreement, bad feature names)."""
 

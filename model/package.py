@@ -32,6 +32,7 @@ from model.bundle import (
 from model.errors import PackagingError
 from model.onnx_export import check_parity, to_onnx_bytes
 from model.schema import Feature, Output, Schema
+from model.signing import SIGNATURE, sign_manifest
 from model.train import TrainedModel, regression_metrics, train_example
 
 SEED_REQUEST: dict[str, Any] = {"input": [1200, 3, 2]}
@@ -93,8 +94,10 @@ def _write_model(inputs: PackageInputs, workdir: Path) -> dict[str, Any]:
     return {"file": "model.skops", "format": "skops", "trusted_types": trusted}
 
 
-def write_bundle(inputs: PackageInputs, out: Path) -> Bundle:
-    """Write the bundle into `out` atomically (a half-written bundle never replaces a good one)."""
+def write_bundle(inputs: PackageInputs, out: Path, sign_key: Path | None = None) -> Bundle:
+    """Write the bundle into `out` atomically (a half-written bundle never replaces a good one).
+
+    `sign_key`: an Ed25519 private key (PEM); bundle.json.sig is written and archived with the rest."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
@@ -123,7 +126,11 @@ def write_bundle(inputs: PackageInputs, out: Path) -> Bundle:
             "sample_request": sample,
         }
         (work / MANIFEST).write_bytes(canonical_json(manifest))
-        write_reproducible_tar_gz(work, [MANIFEST, *manifest["files"]], work / ARCHIVE)
+        signature: list[str] = []
+        if sign_key is not None:
+            sign_manifest(work, sign_key)
+            signature = [SIGNATURE]
+        write_reproducible_tar_gz(work, [MANIFEST, *signature, *manifest["files"]], work / ARCHIVE)
         load_bundle(work, verify_archive=True)
         if out.exists():
             shutil.rmtree(out)
@@ -134,14 +141,15 @@ def write_bundle(inputs: PackageInputs, out: Path) -> Bundle:
     return load_bundle(out, verify_archive=True)
 
 
-def package_trained(trained: TrainedModel, out: Path, name: str = "house-prices", version: str | None = None) -> Bundle:
+def package_trained(trained: TrainedModel, out: Path, name: str = "house-prices", version: str | None = None,
+                    sign_key: Path | None = None) -> Bundle:
     return write_bundle(PackageInputs(name=name, estimator=trained.estimator, schema=trained.schema,
                                       X_reference=trained.X_train, X_check=trained.X_test,
-                                      metrics=trained.metrics, version=version), out)
+                                      metrics=trained.metrics, version=version), out, sign_key)
 
 
-def package_example(out: Path, version: str | None = None) -> Bundle:
-    return package_trained(train_example(), out, version=version)
+def package_example(out: Path, version: str | None = None, sign_key: Path | None = None) -> Bundle:
+    return package_trained(train_example(), out, version=version, sign_key=sign_key)
 
 
 def _load_user_estimator(path: Path) -> Any:
@@ -208,7 +216,7 @@ def schema_from_data(features: list[str], X: np.ndarray, output: str, unit: str)
 
 def package_user_model(model_file: Path, features: list[str], data: Path, out: Path, *, name: str,
                        target: str | None = None, output: str = "prediction", unit: str = "",
-                       version: str | None = None) -> Bundle:
+                       version: str | None = None, sign_key: Path | None = None) -> Bundle:
     if not features or len(set(features)) != len(features):
         raise PackagingError(f"--features: expected distinct, non-empty names, got {features}")
     estimator = _load_user_estimator(model_file)
@@ -221,10 +229,12 @@ def package_user_model(model_file: Path, features: list[str], data: Path, out: P
     metrics = regression_metrics(y, np.asarray(estimator.predict(X), dtype=np.float64)) if y is not None else {}
     schema = schema_from_data(features, X, output, unit)
     return write_bundle(PackageInputs(name=name, estimator=estimator, schema=schema,
-                                      X_reference=X, X_check=X[:1000], metrics=metrics, version=version), out)
+                                      X_reference=X, X_check=X[:1000], metrics=metrics, version=version), out,
+                        sign_key)
 
 
 def describe_bundle(bundle: Bundle) -> str:
     return json.dumps({"name": bundle.name, "version": bundle.version, "format": bundle.model_format,
                        "metrics": bundle.metrics, "path": str(bundle.path),
-                       "archive_sha256": bundle.archive_sha256()}, indent=2)
+                       "archive_sha256": bundle.archive_sha256(), "manifest_sha256": bundle.manifest_sha256(),
+                       "signed": bundle.signed}, indent=2)

@@ -49,7 +49,7 @@ def cmd_package(args: argparse.Namespace) -> int:
     from modelstage.steps import package
 
     return package(args.out, model=args.model, features=args.features, data=args.data, target=args.target,
-                   name=args.name, version=args.version)
+                   name=args.name, version=args.version, sign_key=args.sign_key)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -118,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--target", help="name of the target column in --data (for metrics)")
     s.add_argument("--name", default="house-prices", help="model name (default: house-prices)")
     s.add_argument("--version", help="version label (default: derived from the model file's sha256)")
+    s.add_argument("--sign-key", type=Path, metavar="KEY.pem",
+                   help="Ed25519 private key (PEM, e.g. `openssl genpkey -algorithm ed25519 -out key.pem`): "
+                        "write bundle.json.sig; the runtime checks it when MODELSTAGE_BUNDLE_PUBLIC_KEY is set")
     s.set_defaults(handler=cmd_package)
 
     s = sub.add_parser("serve", help="serve a bundle over HTTP on this machine")

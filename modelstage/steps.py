@@ -29,21 +29,26 @@ def train(out: Path) -> int:
 
 
 def package(out: Path, *, model: Path | None, features: list[str] | None, data: Path | None,
-            target: str | None, name: str, version: str | None) -> int:
+            target: str | None, name: str, version: str | None, sign_key: Path | None = None) -> int:
     from model.package import package_example, package_user_model
+    from model.signing import public_key_for
 
+    public_key = public_key_for(sign_key) if sign_key else None  # a bad key fails before training
     if model is None:
         if features or data:
             raise ModelstageError("--features and --data go with --model (without --model the example is trained)")
-        bundle = package_example(out, version=version)
+        bundle = package_example(out, version=version, sign_key=sign_key)
     else:
         if not features:
             raise ModelstageError("--model needs --features: the model's input column names, in order")
         if data is None:
             raise ModelstageError("--model needs --data: a CSV of reference rows (header of feature names) used to "
                                   "prove the ONNX export and to record drift baselines")
-        bundle = package_user_model(model, features, data, out, name=name, target=target, version=version)
+        bundle = package_user_model(model, features, data, out, name=name, target=target, version=version,
+                                    sign_key=sign_key)
     _print_bundle(bundle.path)
+    if public_key:
+        print(f"signed: give the runtime MODELSTAGE_BUNDLE_PUBLIC_KEY={public_key}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -37,6 +38,13 @@ def _route(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _sha256(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip().lower().removeprefix("sha256:")
+    if raw and not re.fullmatch(r"[0-9a-f]{64}", raw):
+        raise SettingsError(f"{name}={env[name]!r}: expected a sha256 digest (64 hex digits, optionally 'sha256:')")
+    return raw or None
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
@@ -45,6 +53,12 @@ class Settings:
     model_dir: str | None  # explicit MODEL_DIR; None means "discover"
     aip_storage_uri: str | None
     azureml_model_dir: str | None
+    bundle_sha256: str | None  # pinned model.tar.gz digest (docs/bundle-hardening.md)
+    bundle_manifest_sha256: str | None  # pinned bundle.json digest: checkable from unpacked files
+    bundle_public_key: str | None  # Ed25519 public key: bundle.json.sig is then required
+    max_bundle_bytes: int  # bytes unpacked from one archive / downloaded from one gs:// prefix
+    max_bundle_files: int  # members of one archive / objects of one gs:// prefix
+    max_archive_depth: int  # archives unpacked in a chain (a model.tar.gz inside one counts a level)
     vertex_health_route: str
     vertex_predict_route: str
     vertex_mode: bool  # AIP_MODE=PREDICTION: running on Vertex AI
@@ -65,6 +79,12 @@ class Settings:
             model_dir=env.get("MODEL_DIR") or None,
             aip_storage_uri=env.get("AIP_STORAGE_URI") or None,
             azureml_model_dir=env.get("AZUREML_MODEL_DIR") or None,
+            bundle_sha256=_sha256(env, "MODELSTAGE_BUNDLE_SHA256"),
+            bundle_manifest_sha256=_sha256(env, "MODELSTAGE_BUNDLE_MANIFEST_SHA256"),
+            bundle_public_key=env.get("MODELSTAGE_BUNDLE_PUBLIC_KEY", "").strip() or None,
+            max_bundle_bytes=_int(env, "MODELSTAGE_MAX_BUNDLE_BYTES", 1 << 30, 1, 1 << 40),
+            max_bundle_files=_int(env, "MODELSTAGE_MAX_BUNDLE_FILES", 1000, 1, 1_000_000),
+            max_archive_depth=_int(env, "MODELSTAGE_MAX_ARCHIVE_DEPTH", 1, 0, 8),
             vertex_health_route=_route(env, "AIP_HEALTH_ROUTE", "/health"),
             vertex_predict_route=_route(env, "AIP_PREDICT_ROUTE", "/predict"),
             vertex_mode=env.get("AIP_MODE", "") == "PREDICTION",

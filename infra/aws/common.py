@@ -11,6 +11,8 @@ from typing import Any
 
 import pulumi
 
+from model.bundle import Bundle
+
 Doc = dict[str, Any]
 
 
@@ -22,6 +24,15 @@ class AwsCommon:
     account_id: pulumi.Output[str]
     tags: dict[str, str]
     protected: bool
+
+
+def pinned_bundle_env(bundle: Bundle) -> dict[str, str]:
+    """The container environment that pins the deployed bundle: the runtime refuses any other.
+
+    SageMaker unpacks model.tar.gz, so the runtime checks bundle.json's digest (which lists every
+    file's); the archive's is for runtimes that receive the archive itself (docs/bundle-hardening.md)."""
+    return {"MODELSTAGE_BUNDLE_SHA256": bundle.archive_sha256(),
+            "MODELSTAGE_BUNDLE_MANIFEST_SHA256": bundle.manifest_sha256()}
 
 
 def child(parent: pulumi.Resource, *more: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:

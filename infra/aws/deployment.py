@@ -20,7 +20,7 @@ from infra.aws import names
 from infra.aws.alarms import EndpointAlarms, EndpointAlarmsArgs
 from infra.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
 from infra.aws.batch import BatchScoring, BatchScoringArgs
-from infra.aws.common import AwsCommon
+from infra.aws.common import AwsCommon, pinned_bundle_env
 from infra.aws.endpoint import ServingEndpoint, ServingEndpointArgs
 from infra.aws.identity import Identity, IdentityArgs
 from infra.aws.model_monitor import DriftMonitor, DriftMonitorArgs
@@ -97,7 +97,7 @@ class ModelDeployment(pulumi.ComponentResource):
             common=c, endpoint=endpoint_name, spec=spec, layout=layout, image_ref=image.image_ref,
             artifact_uri=store.artifact_uri, execution_role_arn=identity.execution_role.arn, key_arn=store.key.arn,
             bucket=store.bucket.bucket, rollback_alarms=alarms.rollback_alarm_names,
-            after=[alarms.log_group, identity]), comp)
+            after=[alarms.log_group, identity], bundle_env=pinned_bundle_env(bundle)), comp)
         if analyzer is not None and identity.monitor_role is not None and spec.monitoring.monitor_schedule:
             DriftMonitor(name, DriftMonitorArgs(
                 common=c, layout=layout, endpoint_name=endpoint.endpoint_name,

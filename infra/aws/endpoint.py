@@ -48,6 +48,7 @@ class ServingEndpointArgs:
     bucket: pulumi.Output[str]
     rollback_alarms: list[pulumi.Output[str]]
     after: list[pulumi.Resource]  # e.g. the log group, which must exist before SageMaker writes to it
+    bundle_env: dict[str, str]  # the pinned bundle digests (common.pinned_bundle_env)
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -67,7 +68,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                 model_data_url=args.artifact_uri,  # unpacked into /opt/ml/model before the container starts
                 mode="SingleModel",
                 # One worker per serverless container, as AWS recommends; realtime lets the runtime decide.
-                environment={"MODELSTAGE_WORKERS": "1"} if spec.serverless else None,
+                environment={**args.bundle_env, **({"MODELSTAGE_WORKERS": "1"} if spec.serverless else {})},
             ),
             enable_network_isolation=True,  # the runtime needs no network: the model comes from /opt/ml/model
             tags=c.tags,

@@ -4,6 +4,7 @@ real GCS emulator (gcp-storage-emulator on 127.0.0.1)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -118,3 +119,68 @@ def test_port_precedence() -> None:
     assert Settings.from_env({}).port == 8080
     assert Settings.from_env({"AIP_HTTP_PORT": "9000", "PORT": "1"}).port == 9000
     assert Settings.from_env({"SAGEMAKER_BIND_TO_PORT": "9100"}).port == 9100
+
+
+@pytest.fixture
+def dotted_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real GCS accepts object names with '..' segments; the emulator refuses to *store* them on its
+    own disk. Map them to a safe key inside the emulator only, so the names reach the runtime as GCS
+    would send them."""
+    from gcp_storage_emulator.storage import _FileStore
+
+    norm = _FileStore._norm
+    monkeypatch.setattr(_FileStore, "_norm", staticmethod(lambda path: norm(path.replace("..", "%2E%2E"))))
+
+
+def _put(bucket_name: str, objects: dict[str, bytes]) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="test", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    bucket = client.bucket(bucket_name)
+    if not bucket.exists():
+        client.create_bucket(bucket_name)
+    for name, data in objects.items():
+        bucket.blob(name).upload_from_string(data)
+
+
+@pytest.mark.parametrize(("uri", "name", "reason"), [
+    ("gs://abs-bucket", "/etc/modelstage-owned", "it is absolute"),
+    ("gs://abs-prefix/house", "house//etc/modelstage-owned", "it is absolute"),
+    ("gs://dots/house", "house/../../modelstage-owned", r"climbs out of the folder \('\.\.'\)"),
+    ("gs://dots-top", "../modelstage-owned", r"climbs out"),
+])
+def test_gcs_object_names_outside_the_folder_are_refused(gcs: str, bundle: Bundle, dotted_names: None,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         uri: str, name: str, reason: str) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "deep" / "tmp"))
+    (tmp_path / "deep" / "tmp").mkdir(parents=True)
+    monkeypatch.setattr("tempfile.tempdir", None)
+    bucket_name = uri[len("gs://"):].partition("/")[0]
+    prefix = uri[len("gs://") + len(bucket_name) + 1:]
+    _put(bucket_name, {f"{prefix}/bundle.json" if prefix else "bundle.json": (bundle.path / "bundle.json").read_bytes(),
+                       name: b"overwritten"})
+    with pytest.raises(BundleError, match=rf"object {re.escape(repr(name))}: refusing the name .*{reason}"):
+        resolve_model_dir(Settings.from_env({"AIP_STORAGE_URI": uri}))
+    assert not Path("/etc/modelstage-owned").exists()
+    assert not list(tmp_path.rglob("modelstage-owned")) and not list(tmp_path.rglob("modelstage-gcs-*"))
+
+
+def test_gcs_download_limits(gcs: str) -> None:
+    _put("limits", {f"many/f{i}": b"x" for i in range(5)} | {"big/blob": bytes(4096)})
+    with pytest.raises(BundleError, match=r"more than 3 files.*MODELSTAGE_MAX_BUNDLE_FILES"):
+        resolve_model_dir(Settings.from_env({"AIP_STORAGE_URI": "gs://limits/many",
+                                             "MODELSTAGE_MAX_BUNDLE_FILES": "3"}))
+    with pytest.raises(BundleError, match=r"more than 1000 bytes.*MODELSTAGE_MAX_BUNDLE_BYTES"):
+        resolve_model_dir(Settings.from_env({"AIP_STORAGE_URI": "gs://limits/big",
+                                             "MODELSTAGE_MAX_BUNDLE_BYTES": "1000"}))
+
+
+def test_gcs_download_folder_is_removed_on_refusal(gcs: str, bundle: Bundle, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    _put("refused", {"x/bundle.json": b"{}", "x//abs": b"!"})
+    with pytest.raises(BundleError, match="absolute"):
+        resolve_model_dir(Settings.from_env({"AIP_STORAGE_URI": "gs://refused/x"}))
+    assert not list(tmp_path.glob("modelstage-gcs-*"))

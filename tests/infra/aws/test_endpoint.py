@@ -7,6 +7,7 @@ import pytest
 
 from infra.aws.endpoint import _LOCAL_STORAGE_RE
 from infra.offline.runner import Recording
+from model.bundle import Bundle
 from tests.infra.aws.recorded import ALARM, CONFIG, ENDPOINT, MODEL, name, named
 from tests.infra.conftest import Run
 
@@ -58,11 +59,14 @@ def test_a_model_update_is_a_new_config_on_the_same_endpoint(recording: Recordin
     assert endpoint["retainAllVariantProperties"] is True
 
 
-def test_the_model_serves_the_image_by_digest_and_the_bundle_archive(recording: Recording) -> None:
+def test_the_model_serves_the_image_by_digest_and_the_bundle_archive(recording: Recording, bundle: Bundle) -> None:
     container = named(recording, MODEL, "model").inputs["primaryContainer"]
     assert container["image"] == recording.outputs["image_digest"]
     assert container["modelDataUrl"] == recording.outputs["artifact_uri"]
-    assert container["mode"] == "SingleModel" and "environment" not in container
+    # The runtime refuses any bundle but the deployed one (docs/bundle-hardening.md).
+    assert container["mode"] == "SingleModel" and container["environment"] == {
+        "MODELSTAGE_BUNDLE_SHA256": bundle.archive_sha256(),
+        "MODELSTAGE_BUNDLE_MANIFEST_SHA256": bundle.manifest_sha256()}
 
 
 def test_autoscaling_tracks_invocations_per_instance_on_the_variant(recording: Recording) -> None:
@@ -81,7 +85,7 @@ def test_autoscaling_tracks_invocations_per_instance_on_the_variant(recording: R
     assert tracking["targetValue"] == {"aws-dev": 100, "aws-prod": 500}[recording.stack]
 
 
-def test_serverless_has_no_instances_capture_or_volume_key(run_stack: Run) -> None:
+def test_serverless_has_no_instances_capture_or_volume_key(run_stack: Run, bundle: Bundle) -> None:
     rec = run_stack("aws-dev", endpointKind="serverless", dataCapturePercent="0", awsServerlessMemoryMb="3072")
     config = rec.one(CONFIG).inputs
     (variant,) = config["productionVariants"]
@@ -90,7 +94,9 @@ def test_serverless_has_no_instances_capture_or_volume_key(run_stack: Run) -> No
     assert "dataCaptureConfig" not in config and "kmsKeyArn" not in config
     assert rec.of_type(TARGET) == [] and rec.of_type(POLICY) == []
     assert rec.one(ENDPOINT).inputs["retainAllVariantProperties"] is False
-    assert rec.one(MODEL).inputs["primaryContainer"]["environment"] == {"MODELSTAGE_WORKERS": "1"}
+    assert rec.one(MODEL).inputs["primaryContainer"]["environment"] == {
+        "MODELSTAGE_WORKERS": "1", "MODELSTAGE_BUNDLE_SHA256": bundle.archive_sha256(),
+        "MODELSTAGE_BUNDLE_MANIFEST_SHA256": bundle.manifest_sha256()}
 
 
 def test_rollback_can_be_turned_off_and_linear_steps_are_sized(run_stack: Run) -> None:
