@@ -1,4 +1,5 @@
-"""Per-request cost of an ASGI app called directly (no socket, no HTTP parser): modelstage vs constant."""
+"""Per-request cost without a socket or HTTP parser: a constant ASGI app called directly, and
+modelstage's handler called as its connection calls it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.results import Timing
+
+if TYPE_CHECKING:
+    from container.runtime.app import ServingApp
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -53,7 +57,36 @@ def time_app(name: str, app: App, body: bytes, calls: int, max_seconds: float = 
     return Timing.of(name, asyncio.run(_time_app(app, body, calls, max_seconds)))
 
 
-def serving_app(bundle_dir: Path, timeout_s: float = 60.0) -> App:
+def call_handler(app: ServingApp, body: bytes, path: str = "/invocations") -> tuple[int, bytes]:
+    """One POST through modelstage's handler as its connection calls it (open, handle, finish)."""
+    from container.runtime.contracts import Reply
+
+    ex = app.open("POST", path, "application/json", None, len(body))
+    result = app.handle(ex, body)
+    reply = result if isinstance(result, Reply) else result()
+    app.finish(ex, reply.status)
+    return reply.status, reply.body
+
+
+def time_handler(name: str, app: ServingApp, body: bytes, calls: int, max_seconds: float = 5.0) -> Timing:
+    """modelstage's handler called directly, without a socket or HTTP parser."""
+    samples: list[int] = []
+    statuses: set[int] = set()
+    deadline = time.perf_counter() + max_seconds
+    for i in range(calls + 50):
+        started = time.perf_counter_ns()
+        status, _ = call_handler(app, body)
+        if i >= 50:  # warm-up calls are not counted
+            samples.append(time.perf_counter_ns() - started)
+        statuses.add(status)
+        if time.perf_counter() > deadline:
+            break
+    if statuses != {200}:
+        raise RuntimeError(f"the handler answered {sorted(statuses)} to the benchmark body")
+    return Timing.of(name, samples)
+
+
+def serving_app(bundle_dir: Path, timeout_s: float = 60.0) -> ServingApp:
     """modelstage's ServingApp with the bundle loaded (the same object the server runs)."""
     from container.runtime.app import ServingApp
     from container.runtime.settings import Settings

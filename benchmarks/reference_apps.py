@@ -3,22 +3,28 @@
 - `model_only`: the least any server of this model can do: parse the JSON, fill the row (defaults
   from the bundle, no validation), run the bundle's ONNX model through modelstage's predictor,
   answer. Its req/s is the ceiling for any app that calls this model once per request.
-- `without_model`: modelstage's own app (routing, envelopes, validation, metrics) with the model
-  replaced by a constant, i.e. what the request path costs when the model is free.
+- `without_model`: modelstage's own server and handler (routing, envelopes, validation, metrics)
+  with the model replaced by a constant, i.e. what the request path costs when the model is free.
 
-Both read the bundle from MODEL_DIR and are served as uvicorn factories (`--factory`).
+Both read the bundle from MODEL_DIR. `model_only` is a uvicorn factory (`--factory`); `without_model`
+runs on modelstage's server: `python -m benchmarks.reference_apps without_model PORT`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 
 from benchmarks.const_app import Message, Receive, Send, lifespan
+
+if TYPE_CHECKING:
+    from container.runtime.app import ServingApp
 
 App = Callable[[Message, Receive, Send], Awaitable[None]]
 
@@ -62,13 +68,27 @@ class ConstantPredictor:
         return np.full(len(X), 250_000.0)
 
 
-def without_model() -> App:
+def without_model(port: int = 8080) -> ServingApp:
+    """modelstage's handler over a constant model (load it with `.start_loading().join()`)."""
     from container.runtime.app import ServingApp
     from container.runtime.settings import Settings
     from model.bundle import load_bundle
     from model.scoring import Scorer
 
     bundle_dir = _bundle_dir()
-    settings = Settings.from_env({"MODEL_DIR": str(bundle_dir)})
+    settings = Settings.from_env({"MODEL_DIR": str(bundle_dir), "MODELSTAGE_HOST": "127.0.0.1", "PORT": str(port)})
     return ServingApp(settings, lambda: Scorer(load_bundle(bundle_dir), predictor=ConstantPredictor()),
                       load_before_serving=True)
+
+
+def serve_without_model(port: int) -> int:
+    from container.runtime.server import bind, run
+
+    app = without_model(port)
+    return run(app, bind(app.settings), app.settings.graceful_timeout)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "without_model" or not sys.argv[2].isdigit():
+        sys.exit("usage: python -m benchmarks.reference_apps without_model PORT")
+    sys.exit(serve_without_model(int(sys.argv[2])))

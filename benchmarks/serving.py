@@ -84,13 +84,16 @@ class Bench:
         return result, watch.stop()
 
     def reference(self, name: str, app: str, body: bytes, bundle_dir: Path, factory: bool = False) -> report.Row:
-        """A reference app on modelstage's server stack (uvicorn + uvloop + httptools, 1 process),
-        1-row body at concurrency 8."""
+        """A reference app (1 process), 1-row body at concurrency 8. An ASGI app runs on uvicorn + uvloop +
+        httptools; `app` "modelstage-server:without_model" runs on modelstage's own server instead."""
         port = servers.free_port()
-        cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
-               "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-               "--workers", "1", "--log-level", "warning", "--no-server-header", "--no-proxy-headers",
-               "--timeout-keep-alive", "75", *(["--factory"] if factory else [])]
+        if app == "modelstage-server:without_model":
+            cmd = [sys.executable, "-m", "benchmarks.reference_apps", "without_model", str(port)]
+        else:
+            cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
+                   "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                   "--workers", "1", "--log-level", "warning", "--no-server-header", "--no-proxy-headers",
+                   "--timeout-keep-alive", "75", *(["--factory"] if factory else [])]
         env = {**os.environ, "MODEL_DIR": str(bundle_dir)}
         with servers.running(name, cmd, env, port, self.workdir, cwd=ROOT) as server:
             servers.wait_ready(server, "/ping", timeout_s=60)
@@ -149,15 +152,16 @@ def check_answer(url: str, body: bytes, key: str) -> None:
 
 
 def inprocess(bundle_dir: Path, rows: list[list[float]], body_100: bytes, calls: int) -> list[Timing]:
-    from benchmarks.asgi_inprocess import serving_app, time_app
+    from benchmarks.asgi_inprocess import serving_app, time_app, time_handler
     from benchmarks.const_app import app as const_app
     from benchmarks.inprocess import measure_inprocess
 
     timings = measure_inprocess(bundle_dir, [1200, 3, 2], rows, calls, SEED_BODY, body_100)
     app = serving_app(bundle_dir)
     timings.append(time_app("constant ASGI app called directly, 1 row", const_app, SEED_BODY, calls))
-    timings.append(time_app("modelstage ASGI app called directly, 1 row", app, SEED_BODY, calls))
-    timings.append(time_app("modelstage ASGI app called directly, 100 rows", app, body_100, calls))
+    timings.append(time_handler("modelstage handler called directly, 1 row", app, SEED_BODY, calls))
+    timings.append(time_handler("modelstage handler called directly, 100 rows", app, body_100, calls))
+    app.close()
     return timings
 
 
@@ -210,8 +214,7 @@ def main(argv: list[str]) -> int:
         if not args.skip_split:
             table += [bench.reference("model-only", "benchmarks.reference_apps:model_only", SEED_BODY, bundle_dir,
                                       factory=True),
-                      bench.reference("no-model", "benchmarks.reference_apps:without_model", SEED_BODY, bundle_dir,
-                                      factory=True)]
+                      bench.reference("no-model", "modelstage-server:without_model", SEED_BODY, bundle_dir)]
         memory = []
         for workers in (int(w) for w in args.workers.split(",")):
             found_rows, mem = bench.modelstage(workers, bundle_dir, [(1, SEED_BODY), (100, body_100)],

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from container.local import LocalRunError, free_port, request, wait_healthy
+from container.runtime import protocols
 from container.runtime.model_source import _safe_extract
+from container.runtime.protocols import Protocol
 from container.runtime.settings import AZUREML_MOUNT_ROOT, SAGEMAKER_MODEL_DIR
 from model.bundle import Bundle, load_bundle
 
@@ -30,12 +32,21 @@ GCS_BUCKET = "modelstage-local"
 
 @dataclass
 class CloudRun:
-    """How one cloud starts the container, and how to talk to it."""
+    """How one cloud starts the container, and how to talk to it (its protocol's routes and envelope)."""
 
-    health_path: str
-    predict_path: str
-    envelope: Callable[[dict[str, Any]], dict[str, Any]]
+    protocol: Protocol
     run_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def health_path(self) -> str:
+        return self.protocol.health_path
+
+    @property
+    def predict_path(self) -> str:
+        return self.protocol.predict_path
+
+    def envelope(self, sample: dict[str, Any]) -> dict[str, Any]:
+        return self.protocol.wrap(sample)
 
 
 def _publish(port: int) -> dict[str, Any]:
@@ -72,7 +83,7 @@ def _sagemaker(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudR
     unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelstage-opt-ml-model-")))
     _safe_extract(bundle.archive, unpacked)  # what SageMaker does with ModelDataUrl
     unpacked.chmod(0o755)
-    return CloudRun("/ping", "/invocations", lambda sample: sample, {
+    return CloudRun(protocols.SAGEMAKER, {
         "command": ["serve"], **_publish(port),
         "volumes": {str(unpacked): {"bind": SAGEMAKER_MODEL_DIR, "mode": "ro"}},
     })
@@ -80,21 +91,22 @@ def _sagemaker(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudR
 
 def _vertex(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudRun:
     emulator, uri = stack.enter_context(_gcs_emulator(bundle))
-    deployed = f"/v1/endpoints/local/deployedModels/{bundle.name}"
+    deployed = f"/v1/endpoints/local/deployedModels/{bundle.name}"  # Vertex AI's default routes
+    protocol = protocols.vertex(deployed, f"{deployed}:predict")
     env = {
         "AIP_MODE": "PREDICTION", "AIP_MODE_VERSION": "1.0.0", "AIP_FRAMEWORK": "CUSTOM_CONTAINER",
-        "AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": deployed, "AIP_PREDICT_ROUTE": f"{deployed}:predict",
+        protocol.port_variable: str(port), "AIP_HEALTH_ROUTE": protocol.health_path,
+        "AIP_PREDICT_ROUTE": protocol.predict_path,
         "AIP_STORAGE_URI": uri, "AIP_MODEL_NAME": "local", "AIP_ENDPOINT_ID": "local",
         "AIP_DEPLOYED_MODEL_ID": bundle.name, "AIP_VERSION_NAME": bundle.version, "AIP_PROJECT_NUMBER": "0",
         "AIP_MACHINE_TYPE": "local", "STORAGE_EMULATOR_HOST": emulator, "MODELSTAGE_HOST": "127.0.0.1",
     }
-    return CloudRun(deployed, f"{deployed}:predict", lambda sample: {"instances": [sample["input"]]},
-                    {"environment": env, "network_mode": "host"})
+    return CloudRun(protocol, {"environment": env, "network_mode": "host"})
 
 
 def _azure(bundle: Bundle, port: int, stack: contextlib.ExitStack) -> CloudRun:
     mounted = f"{AZUREML_MOUNT_ROOT}/{bundle.name}/{bundle.version}"
-    return CloudRun("/ready", "/score", lambda sample: sample, {
+    return CloudRun(protocols.AZURE, {
         **_publish(port), "environment": {"AZUREML_MODEL_DIR": mounted},
         "volumes": {str(bundle.path.resolve()): {"bind": mounted, "mode": "ro"}},
     })

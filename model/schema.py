@@ -15,11 +15,13 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
+from model.envelope import describe
 from model.errors import SchemaError
 
 NanPolicy = Literal["reject", "impute"]
 Dtype = Literal["float", "integer"]
 _NUMBER_TYPES = {int, float, type(None)}  # what JSON numbers and null decode to
+_NONE = object()  # "no unknown key" (None could be a key of a dict built in Python)
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,12 @@ class Schema:
         )
 
 
-def _describe(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def wrong_feature_count(r: int, got: int, names: Sequence[str]) -> SchemaError:
+    """The error for a positional row of the wrong length (raised by the encoder and the CSV reader)."""
+    return SchemaError(
+        f"row {r}: got {got} values, expected between 1 and {len(names)} (features in order: {', '.join(names)})",
+        row=r, code="wrong_feature_count", expected=f"1 to {len(names)} values in schema order",
+    )
 
 
 class RowEncoder:
@@ -106,7 +111,7 @@ class RowEncoder:
 
     def encode(self, rows: Sequence[object]) -> np.ndarray:
         if not isinstance(rows, list | tuple):
-            raise SchemaError(f"expected a list of rows, got {_describe(rows)}", expected="a JSON array of rows")
+            raise SchemaError(f"expected a list of rows, got {describe(rows)}", expected="a JSON array of rows")
         if len(rows) == 0:
             raise SchemaError("the request has no rows", code="empty_batch", expected="at least one row")
         if len(rows) > self.max_rows:
@@ -150,10 +155,11 @@ class RowEncoder:
 
     def _encode_row(self, r: int, row: object) -> list[float]:
         if isinstance(row, Mapping):
-            unknown = [k for k in row if k not in self._index]
-            if unknown:
+            unknown = next((k for k in row if k not in self._index), _NONE)
+            if unknown is not _NONE:
+                name = str(unknown)[:100]  # a key can be megabytes long: quote a bounded part
                 raise SchemaError(
-                    f"row {r}: unknown feature {unknown[0]!r}", row=r, field=str(unknown[0]),
+                    f"row {r}: unknown feature {describe(name)}", row=r, field=name,
                     code="unknown_feature", expected=f"feature names among {list(self._names)}",
                 )
             values = list(self._defaults)
@@ -163,17 +169,13 @@ class RowEncoder:
             return values
         if isinstance(row, list | tuple):
             if not 1 <= len(row) <= self._n:
-                raise SchemaError(
-                    f"row {r}: got {len(row)} values, expected between 1 and {self._n} "
-                    f"(features in order: {', '.join(self._names)})",
-                    row=r, code="wrong_feature_count", expected=f"1 to {self._n} values in schema order",
-                )
+                raise wrong_feature_count(r, len(row), self._names)
             values = list(self._defaults)
             for i, value in enumerate(row):
                 values[i] = self._check(r, i, value)
             return values
         raise SchemaError(
-            f"row {r}: expected a list of values or an object keyed by feature name, got {_describe(row)}",
+            f"row {r}: expected a list of values or an object keyed by feature name, got {describe(row)}",
             row=r, expected="a JSON array or object",
         )
 
@@ -188,10 +190,13 @@ class RowEncoder:
             )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SchemaError(
-                f"row {r}, field {f.name!r}: expected a number, got {_describe(value)}",
+                f"row {r}, field {f.name!r}: expected a number, got {describe(value)}",
                 row=r, field=f.name, code="not_a_number", expected=f"a number in [{f.minimum:g}, {f.maximum:g}]",
             )
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond float range: out of range by definition
+            x = math.inf if value > 0 else -math.inf
         if not f.minimum <= x <= f.maximum:  # also refuses +-inf
             raise SchemaError(
                 f"row {r}, field {f.name!r}: {x:g} is outside the allowed range [{f.minimum:g}, {f.maximum:g}]",

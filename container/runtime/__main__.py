@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from container.runtime.privileges import PrivilegeError, drop_privileges
 from container.runtime.settings import Settings, SettingsError
 
 
@@ -20,6 +21,11 @@ def main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(f"modelstage: {exc}", file=sys.stderr)
         return 64
+    try:  # root gives way to the serving user before any model is fetched or loaded (docs/image.md)
+        drop_privileges()
+    except PrivilegeError as exc:
+        print(f"modelstage: {exc}", file=sys.stderr)
+        return 70
     from container.runtime.server import serve
 
     return serve(settings)

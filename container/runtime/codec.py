@@ -7,27 +7,15 @@ from collections.abc import Sequence
 
 import orjson
 
+from container.runtime.errors import RequestError
+from model.envelope import MAX_JSON_DEPTH, deeper_than, split_csv
 from model.errors import SchemaError
+from model.schema import wrong_feature_count
 
 JSON = "application/json"
 CSV = "text/csv"
-
-
-class BadRequest(Exception):
-    """The request cannot be served; `status` is the 4xx to answer with."""
-
-    def __init__(self, status: int, code: str, message: str, expected: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.expected = expected
-
-    def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"code": self.code, "message": self.message}
-        if self.expected:
-            out["expected"] = self.expected
-        return out
+__all__ = ["CSV", "JSON", "MAX_JSON_DEPTH", "decode_csv", "decode_json", "deeper_than", "encode_csv", "encode_json",
+           "media_type"]
 
 
 def media_type(header: str | None) -> str:
@@ -35,18 +23,30 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+def _too_deep() -> RequestError:
+    return RequestError("too_deep", f"the body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep",
+                        expected=f"JSON nested at most {MAX_JSON_DEPTH} levels deep")
+
+
 def decode_json(body: bytes) -> object:
-    """Strict JSON (no NaN or Infinity tokens, nesting at most 1024 deep), or a 400 naming the position.
+    """Strict JSON (no NaN or Infinity tokens, nesting at most MAX_JSON_DEPTH), or a 400 naming the
+    problem. The depth is checked before anything recursive in Python sees the value.
 
     orjson rather than the json module: on the 1-row path JSON costs as much as the model."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequest(400, "bad_encoding", f"the body is not UTF-8 (byte {exc.start})", "UTF-8 JSON") from None
+        raise RequestError("bad_encoding", f"the body is not UTF-8 (byte {exc.start})", expected="UTF-8 JSON") from None
     try:
-        return orjson.loads(text)
+        doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(400, "malformed_json", f"the body is not valid JSON: {exc}", "a JSON document") from None
+        if "depth limit" in str(exc) or "recursion limit" in str(exc):  # orjson's own limit (1,024 levels)
+            raise _too_deep() from None
+        raise RequestError("malformed_json", f"the body is not valid JSON: {str(exc)[:200]}",
+                           expected="a JSON document") from None
+    if deeper_than(body, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return doc
 
 
 def _csv_cell(text: str, line: int, col: int) -> float | None:
@@ -66,24 +66,18 @@ def decode_csv(body: bytes, feature_names: Sequence[str]) -> list[object]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequest(400, "bad_encoding", f"the body is not UTF-8 (byte {exc.start})", "UTF-8 CSV") from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        return []
-    header: list[str] | None = None
-    first = [c.strip().strip('"') for c in lines[0].split(",")]
-    if first and all(c in feature_names for c in first):
-        header, lines = first, lines[1:]
+        raise RequestError("bad_encoding", f"the body is not UTF-8 (byte {exc.start})", expected="UTF-8 CSV") from None
+    header, lines = split_csv(text, feature_names)
+    width = len(feature_names) if header is None else len(header)
     rows: list[object] = []
-    for r, line in enumerate(lines):
-        cells = [_csv_cell(c, r, i) for i, c in enumerate(line.split(","))]
-        if header is None:
-            rows.append(cells)
-        elif len(cells) != len(header):
-            raise SchemaError(f"row {r}: {len(cells)} values for {len(header)} header columns", row=r,
-                              code="wrong_feature_count", expected=f"{len(header)} values")
-        else:
-            rows.append(dict(zip(header, cells, strict=True)))
+    for r, texts in enumerate(lines):
+        if header is None and len(texts) > width:  # refused before converting a megabyte of cells
+            raise wrong_feature_count(r, len(texts), feature_names)
+        if header is not None and len(texts) != width:
+            raise SchemaError(f"row {r}: {len(texts)} values for {width} header columns", row=r,
+                              code="wrong_feature_count", expected=f"{width} values")
+        cells = [_csv_cell(c, r, i) for i, c in enumerate(texts)]
+        rows.append(cells if header is None else dict(zip(header, cells, strict=True)))
     return rows
 
 

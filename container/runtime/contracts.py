@@ -1,24 +1,35 @@
 """The three clouds' request/response envelopes as pure functions over one scorer.
 
-`invocations` serves SageMaker's /invocations and Azure ML's scoring route (Azure passes the body
-through untouched); `vertex_predict` serves Vertex AI's {"instances": [...]} contract. Each takes
-the raw body and headers and returns a `Reply`; no HTTP framework is involved, so every envelope
-is testable without a server.
+Two phases, so the HTTP layer can decide inline vs a thread by the work (rows x features), not bytes:
+`parse` reads the body and headers into `Parsed` (cheap: C-level decoding, no scoring) and `respond`
+scores and renders. Both raise `RequestError` for a bad request; `handle`, `invocations` and
+`vertex_predict` wrap them and never raise for one. No HTTP framework is involved.
+
+Route kinds: "predict" serves SageMaker's /invocations and Azure ML's /score (Azure passes the body
+through untouched); "vertex" serves Vertex AI's predict route, where {"instances": [...]} answers
+{"predictions": [...]} and any other body (rawPredict passes it through untouched) is answered
+exactly as /invocations answers it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from container.runtime.codec import CSV, JSON, BadRequest, decode_csv, decode_json, encode_csv, encode_json, media_type
+from container.runtime.codec import CSV, JSON, decode_csv, decode_json, encode_csv, encode_json, media_type
+from container.runtime.errors import RequestError
+from container.runtime.protocols import PREDICT, VERTEX
+from model.envelope import EnvelopeError, unwrap
 from model.errors import SchemaError
 from model.scoring import Scorer
 
-BATCH_KEYS = ("instances", "inputs", "data")
+__all__ = ["Parsed", "Reply", "RequestError", "error", "error_reply", "handle", "invocations", "parse", "respond",
+           "vertex_predict"]
+
 _CURL_HINT = {
     "application/x-www-form-urlencoded": " (curl -d sends this by default: add -H 'Content-Type: application/json')",
 }
+_UNREAD = object()  # the JSON body has not been decoded yet
 
 
 @dataclass(frozen=True)
@@ -29,46 +40,31 @@ class Reply:
     predictions: Sequence[float] = field(default=())  # for metrics
 
 
-def error_reply(status: int, error: Mapping[str, object]) -> Reply:
-    return Reply(status, encode_json({"error": dict(error)}))
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A request read and ready to score."""
+
+    rows: list[object]
+    features: int  # the model's feature count: the work is rows x features whatever a row leaves out
+    answer_as: str = JSON  # JSON or CSV
+    named_output: bool = False  # answer under the model's output name ({"price": ...}), else "predictions"
+    single: bool = False  # the body was one row: answer one value, not a list
+    vertex: bool = False  # a Vertex AI {"instances": ...} body: always {"predictions": [...]} as JSON
+
+    @property
+    def cells(self) -> int:
+        return len(self.rows) * self.features
 
 
-def _is_scalar_row(value: object) -> bool:
-    """[1200, 3, 2] is one row, [[...], ...] or [{...}, ...] are rows. The first item decides; a
-    list mixing both is refused later by the encoder, naming the item."""
-    return isinstance(value, list) and len(value) > 0 and not isinstance(value[0], list | dict)
+def error_reply(exc: RequestError | SchemaError | EnvelopeError) -> Reply:
+    """The one conversion of a bad request into a reply: {"error": {...}} with the table's status."""
+    err = exc if isinstance(exc, RequestError) else RequestError.from_model_error(exc)
+    return Reply(err.status, encode_json({"error": err.to_dict()}))
 
 
-def _unwrap(doc: object, feature_names: Sequence[str]) -> tuple[list[object], str | None, bool]:
-    """-> (rows, key to answer under (None = {"predictions": [...]}) , single row?)."""
-    if isinstance(doc, dict):
-        if "input" in doc:
-            value = doc["input"]
-            if isinstance(value, dict) or _is_scalar_row(value):  # the seed's {"input": [1200, 3, 2]}
-                return [value], "output", True
-            if isinstance(value, list):
-                return value, "output", False
-            raise BadRequest(400, "invalid_input",
-                             f"'input' must be a row or a list of rows, got {type(value).__name__}",
-                             "a list of numbers, an object keyed by feature name, or a list of those")
-        for key in BATCH_KEYS:
-            if key in doc:
-                rows = doc[key]
-                if not isinstance(rows, list):
-                    raise BadRequest(400, "invalid_input", f"{key!r} must be a list of rows", "a JSON array of rows")
-                return rows, None, False
-        if doc and all(k in feature_names for k in doc):
-            return [doc], "output", True
-        raise BadRequest(400, "invalid_envelope",
-                         f"unrecognised request keys {sorted(doc)[:5]}",
-                         "{\"input\": row-or-rows}, {\"instances\": rows}, {\"inputs\": rows}, {\"data\": rows}, "
-                         "or an object keyed by feature name")
-    if isinstance(doc, list):
-        if _is_scalar_row(doc):
-            return [doc], None, False
-        return doc, None, False
-    raise BadRequest(400, "invalid_envelope", f"expected a JSON object or array, got {type(doc).__name__}",
-                     "a JSON object or array")
+def error(code: str, message: str, expected: str | None = None) -> Reply:
+    """A reply for the HTTP layer's own errors (not_found, payload_too_large, loading, ...), status by code."""
+    return error_reply(RequestError(code, message, expected=expected))
 
 
 def _accept(header: str | None, default: str) -> str:
@@ -82,58 +78,81 @@ def _accept(header: str | None, default: str) -> str:
             return default if default in (JSON, CSV) else JSON
         if kind == "text/*":
             return CSV
-    raise BadRequest(406, "not_acceptable", f"cannot answer with Accept: {header[:100]}",
-                     "application/json or text/csv")
+    raise RequestError("not_acceptable", f"cannot answer with Accept: {header[:100]}",
+                       expected="application/json or text/csv")
+
+
+def _vertex_body(doc: dict[str, object], features: int) -> Parsed:
+    instances = doc["instances"]
+    if not isinstance(instances, list):
+        raise RequestError("invalid_input", "'instances' must be a list of rows", expected="a JSON array of rows")
+    parameters = doc.get("parameters", {})
+    if parameters is not None and not isinstance(parameters, dict):
+        raise RequestError("invalid_input", "'parameters' must be an object", expected="a JSON object")
+    return Parsed(instances, features, vertex=True)
+
+
+def parse(route_kind: str, names: Sequence[str], body: bytes, content_type: str | None, accept: str | None,
+          default_accept: str) -> Parsed:
+    """Read a request of `route_kind` ("predict" or "vertex") for a model with features `names`.
+    Raises RequestError for a bad request; rows are checked against the schema later, by `respond`."""
+    kind = media_type(content_type) or JSON  # SageMaker's toolkits default a missing type to JSON
+    doc: object = _UNREAD
+    if route_kind == VERTEX:
+        if kind == JSON:
+            try:
+                doc = decode_json(body)
+            except RequestError:
+                doc = _UNREAD  # answered below, as /invocations answers it (a bad Accept comes first)
+            if isinstance(doc, dict) and "instances" in doc:
+                return _vertex_body(doc, len(names))
+    elif route_kind != PREDICT:
+        raise ValueError(f"unknown route kind {route_kind!r}: expected {PREDICT!r} or {VERTEX!r}")
+    answer_as = _accept(accept, default_accept)
+    try:
+        if kind == JSON:
+            rows, named, single = unwrap(decode_json(body) if doc is _UNREAD else doc, names)
+            return Parsed(rows, len(names), answer_as, named, single)
+        if kind == CSV:
+            return Parsed(decode_csv(body, names), len(names), answer_as)
+    except (EnvelopeError, SchemaError) as exc:
+        raise RequestError.from_model_error(exc) from None
+    raise RequestError("unsupported_media_type", f"cannot read Content-Type {kind[:100]!r}" + _CURL_HINT.get(kind, ""),
+                       expected="application/json or text/csv")
+
+
+def respond(scorer: Scorer, parsed: Parsed) -> Reply:
+    """Score `parsed` and render the answer. Raises RequestError when a row does not match the schema."""
+    try:
+        predictions = scorer.score(parsed.rows)
+    except SchemaError as exc:
+        raise RequestError.from_model_error(exc) from None
+    if parsed.answer_as == CSV:
+        return Reply(200, encode_csv(predictions), CSV, predictions)
+    if parsed.named_output:
+        payload: object = {scorer.output_name: predictions[0] if parsed.single else predictions}
+    else:
+        payload = {"predictions": predictions}
+    return Reply(200, encode_json(payload), JSON, predictions)
+
+
+def handle(route_kind: str, scorer: Scorer, body: bytes, content_type: str | None, accept: str | None,
+           default_accept: str = JSON) -> Reply:
+    """parse + respond; a bad request becomes its error reply, never an exception."""
+    try:
+        return respond(scorer, parse(route_kind, scorer.encoder.names, body, content_type, accept, default_accept))
+    except RequestError as exc:
+        return error_reply(exc)
 
 
 def invocations(scorer: Scorer, body: bytes, content_type: str | None, accept: str | None,
                 default_accept: str = JSON) -> Reply:
     """SageMaker /invocations and Azure ML scoring: JSON or CSV in, JSON or CSV out."""
-    try:
-        answer_as = _accept(accept, default_accept)
-        kind = media_type(content_type) or JSON  # SageMaker's toolkits default a missing type to JSON
-        names = scorer.encoder.names
-        if kind == JSON:
-            rows, key, single = _unwrap(decode_json(body), names)
-        elif kind == CSV:
-            rows, key, single = decode_csv(body, names), None, False
-        else:
-            raise BadRequest(415, "unsupported_media_type", f"cannot read Content-Type {kind[:100]!r}"
-                             + _CURL_HINT.get(kind, ""), "application/json or text/csv")
-        predictions = scorer.score(rows)
-    except BadRequest as exc:
-        return error_reply(exc.status, exc.to_dict())
-    except SchemaError as exc:
-        return error_reply(413 if exc.code == "too_many_rows" else 400, exc.to_dict())
-    if answer_as == CSV:
-        return Reply(200, encode_csv(predictions), CSV, predictions)
-    if key is None:
-        payload: object = {"predictions": predictions}
-    else:
-        payload = {scorer.output_name: predictions[0] if single else predictions}
-    return Reply(200, encode_json(payload), JSON, predictions)
+    return handle(PREDICT, scorer, body, content_type, accept, default_accept)
 
 
-def vertex_predict(scorer: Scorer, body: bytes, content_type: str | None) -> Reply:
-    """Vertex AI: {"instances": [...], "parameters": {...}} in, {"predictions": [...]} out."""
-    try:
-        kind = media_type(content_type) or JSON
-        if kind != JSON:
-            raise BadRequest(415, "unsupported_media_type", f"Vertex AI requests are JSON, got {kind[:100]!r}"
-                             + _CURL_HINT.get(kind, ""), "application/json")
-        doc = decode_json(body)
-        if not isinstance(doc, dict) or "instances" not in doc:
-            raise BadRequest(400, "invalid_envelope", "the body has no 'instances'",
-                             "{\"instances\": [row, ...], \"parameters\": {...}}")
-        instances = doc["instances"]
-        if not isinstance(instances, list):
-            raise BadRequest(400, "invalid_input", "'instances' must be a list of rows", "a JSON array of rows")
-        parameters = doc.get("parameters", {})
-        if parameters is not None and not isinstance(parameters, dict):
-            raise BadRequest(400, "invalid_input", "'parameters' must be an object", "a JSON object")
-        predictions = scorer.score(instances)
-    except BadRequest as exc:
-        return error_reply(exc.status, exc.to_dict())
-    except SchemaError as exc:
-        return error_reply(413 if exc.code == "too_many_rows" else 400, exc.to_dict())
-    return Reply(200, encode_json({"predictions": predictions}), JSON, predictions)
+def vertex_predict(scorer: Scorer, body: bytes, content_type: str | None, accept: str | None = None,
+                   default_accept: str = JSON) -> Reply:
+    """Vertex AI: {"instances": [...], "parameters": {...}} in, {"predictions": [...]} out; any other
+    body (rawPredict) as `invocations` answers it."""
+    return handle(VERTEX, scorer, body, content_type, accept, default_accept)

@@ -1,22 +1,25 @@
-"""Starting the server: uvicorn on uvloop + httptools, graceful SIGTERM, optional worker processes.
+"""Starting the server: one asyncio (uvloop) process, or a supervisor over worker processes.
 
-uvicorn already does what SageMaker's stop contract needs on SIGTERM: stop accepting, finish the
-requests in flight, exit; `timeout_graceful_shutdown` keeps that well inside the 30 s before SIGKILL.
+The HTTP server is modelstage's own (connection.py, listener.py over httptools) rather than an ASGI
+server, because the limits that keep a production endpoint alive under hostile clients (header and
+body deadlines, a connection cap that evicts idle clients, a body-memory budget, a drain that
+accepts the backlog on SIGTERM) need control of every connection's phase.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
-from types import FrameType
 
-import uvicorn
-from uvicorn.supervisors import Multiprocess
+import uvloop
 
 from container.runtime.app import ServingApp
-from container.runtime.model_source import resolve_model_dir
+from container.runtime.listener import Listener
+from container.runtime.model_source import cleanup_unpacked, resolve_model_dir, worker_env
 from container.runtime.settings import Settings
 from model.bundle import load_bundle
 from model.errors import ModelstageError
@@ -24,6 +27,9 @@ from model.scoring import Scorer
 
 log = logging.getLogger("modelstage.runtime")
 _LEVELS = {"10": "debug", "20": "info", "30": "warning", "40": "error", "50": "critical"}
+BACKLOG = 2048
+EXIT_MODEL_FAILED = 2
+EXIT_WORKER_MODEL_FAILED = 3  # a worker could not load what its supervisor verified
 
 
 def _log_level(settings: Settings) -> str:
@@ -31,66 +37,82 @@ def _log_level(settings: Settings) -> str:
     return level if level in ("debug", "info", "warning", "error", "critical") else "info"
 
 
-class _Server(uvicorn.Server):
-    """SIGTERM is the platforms' normal stop (scale-in, update): drain, then exit 0 instead of re-raising it."""
+def bind(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(BACKLOG)
+    sock.setblocking(False)
+    return sock
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        if sig == signal.SIGTERM and sig in self._captured_signals:
-            self._captured_signals.remove(sig)
+
+async def _run(app: ServingApp, sock: socket.socket, graceful_timeout: float, failures: list[BaseException]) -> int:
+    loop = asyncio.get_running_loop()
+    if app.load_before_serving:
+        await asyncio.to_thread(app.start_loading().join)
+        if app.scorer is None:
+            return EXIT_WORKER_MODEL_FAILED
+    listener = Listener(app, sock, graceful_timeout)
+    await listener.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, listener.stop)
+
+    def fatal(exc: BaseException) -> None:  # called from the loader thread
+        failures.append(exc)
+        loop.call_soon_threadsafe(listener.stop)
+
+    app.on_fatal = fatal
+    if not app.load_before_serving:
+        app.start_loading()
+    log.info("listening on %s:%d", *sock.getsockname()[:2])
+    await listener.serve_until_drained()
+    app.close()
+    return EXIT_MODEL_FAILED if failures else 0
+
+
+def run(app: ServingApp, sock: socket.socket, graceful_timeout: float) -> int:
+    """Serve `app` on `sock` until SIGTERM/SIGINT has drained it. Returns the exit code."""
+    failures: list[BaseException] = []
+    return uvloop.run(_run(app, sock, graceful_timeout, failures))
 
 
 def _loader(settings: Settings) -> Scorer:
     return Scorer(load_bundle(resolve_model_dir(settings)))
 
 
-def create_app() -> ServingApp:
-    """App factory for worker processes: each worker loads its own copy of the model."""
-    settings = Settings.from_env()
-
-    def fatal(_: BaseException) -> None:
-        os._exit(3)  # the supervisor's parent already verified the bundle; a worker that cannot load is broken
-
-    return ServingApp(settings, lambda: _loader(settings), on_fatal=fatal, load_before_serving=True)
-
-
-def _uvicorn_config(app: object, settings: Settings, **extra: object) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host=settings.host, port=settings.port, loop="uvloop", http="httptools", lifespan="on",
-        access_log=False, log_level=_log_level(settings), timeout_graceful_shutdown=settings.graceful_timeout,
-        timeout_keep_alive=75, proxy_headers=False, server_header=False, **extra,  # type: ignore[arg-type]
-    )
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=_log_level(settings).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
 
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT. Returns the process exit code (non-zero when the model failed)."""
-    logging.basicConfig(level=_log_level(settings).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    if settings.workers > 1:
-        # Verify once up front: a bad bundle must stop the container, not make workers respawn forever.
-        try:
-            model_dir = resolve_model_dir(settings)
-            load_bundle(model_dir)
-        except ModelstageError as exc:
-            log.error("model failed to load: %s", exc)
-            return 2
-        os.environ["MODEL_DIR"] = str(model_dir)
-        config = _uvicorn_config("container.runtime.server:create_app", settings, factory=True,
-                                 workers=settings.workers)
-        # Server.run() alone would ignore `workers`: the supervisor binds once and forks the workers,
-        # and on SIGTERM lets each drain its own requests before it exits.
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-        return 0
-    failures: list[BaseException] = []
-    server: _Server | None = None
+    _configure_logging(settings)
+    try:
+        if settings.listen_fd is not None:  # a worker under the supervisor: the socket is inherited
+            sock = socket.socket(fileno=settings.listen_fd)
+            sock.setblocking(False)
+            app = ServingApp(settings, lambda: _loader(settings), load_before_serving=True)
+            return run(app, sock, settings.graceful_timeout)
+        if settings.workers > 1:
+            return _supervise(settings)
+        app = ServingApp(settings, lambda: _loader(settings))
+        return run(app, bind(settings), settings.graceful_timeout)
+    finally:
+        cleanup_unpacked()
 
-    def fatal(exc: BaseException) -> None:
-        failures.append(exc)
-        if server is not None:
-            server.should_exit = True
 
-    app = ServingApp(settings, lambda: _loader(settings), on_fatal=fatal)
-    server = _Server(_uvicorn_config(app, settings))
-    server.run()
-    return 2 if failures else 0
+def _supervise(settings: Settings) -> int:
+    from container.runtime.supervisor import Supervisor
+
+    # Verify once up front: a bad bundle must stop the container, not make workers respawn forever.
+    try:
+        model_dir = resolve_model_dir(settings)
+        load_bundle(model_dir)
+    except ModelstageError as exc:
+        log.error("model failed to load: %s", exc)
+        return EXIT_MODEL_FAILED
+    sock = bind(settings)
+    env = {**os.environ, **worker_env(model_dir, settings), "MODELSTAGE_LISTEN_FD": str(sock.fileno())}
+    return Supervisor(sock, settings.workers, env, settings.graceful_timeout).run()

@@ -45,6 +45,52 @@ def _sha256(env: Mapping[str, str], name: str) -> str | None:
     return raw or None
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number of seconds between {lo:g} and {hi:g}") from None
+    if not lo <= value <= hi:  # also refuses nan
+        raise SettingsError(f"{name}={value:g}: expected a number of seconds between {lo:g} and {hi:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one worker process allows its clients (README "Limits and hardening")."""
+
+    max_header_bytes: int  # request line + headers
+    max_headers: int  # header fields
+    header_timeout: float  # first byte of a request -> end of its headers
+    body_timeout: float  # end of headers -> end of body (also: a client not reading its response)
+    keepalive_timeout: float  # idle connection, including a fresh one that has sent nothing
+    max_connections: int  # open connections; clamped to the file-descriptor limit at start
+    max_concurrency: int  # scoring requests between headers and response
+    max_buffered_bytes: int  # request bodies held in memory, across connections
+    scoring_threads: int  # threads that score off the event loop
+    inline_cells: int  # rows x features scored on the event loop; more go to a thread
+    upload_grace: float  # on SIGTERM: time an upload in progress gets to finish, then 503
+
+    @staticmethod
+    def from_env(env: Mapping[str, str]) -> ServerLimits:
+        return ServerLimits(
+            max_header_bytes=_int(env, "MODELSTAGE_MAX_HEADER_BYTES", 16 * 1024, 1024, 1 << 20),
+            max_headers=_int(env, "MODELSTAGE_MAX_HEADERS", 100, 8, 10_000),
+            header_timeout=_seconds(env, "MODELSTAGE_HEADER_TIMEOUT", 10.0, 0.1, 3600),
+            body_timeout=_seconds(env, "MODELSTAGE_BODY_TIMEOUT", 30.0, 0.1, 3600),
+            keepalive_timeout=_seconds(env, "MODELSTAGE_KEEPALIVE_TIMEOUT", 75.0, 0.1, 3600),
+            max_connections=_int(env, "MODELSTAGE_MAX_CONNECTIONS", 1024, 1, 1_000_000),
+            max_concurrency=_int(env, "MODELSTAGE_MAX_CONCURRENCY", 64, 1, 100_000),
+            max_buffered_bytes=_int(env, "MODELSTAGE_MAX_BUFFERED_BYTES", 128 << 20, 1 << 20, 1 << 40),
+            scoring_threads=_int(env, "MODELSTAGE_SCORING_THREADS", 2, 1, 256),
+            inline_cells=_int(env, "MODELSTAGE_INLINE_CELLS", 2000, 0, 10_000_000),
+            upload_grace=_seconds(env, "MODELSTAGE_UPLOAD_GRACE", 5.0, 0, 300),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
@@ -64,6 +110,8 @@ class Settings:
     vertex_mode: bool  # AIP_MODE=PREDICTION: running on Vertex AI
     max_rows: int | None
     graceful_timeout: int
+    limits: ServerLimits
+    listen_fd: int | None  # set by the supervisor for its worker processes: the shared socket
     default_accept: str
     log_level: str
 
@@ -90,6 +138,8 @@ class Settings:
             vertex_mode=env.get("AIP_MODE", "") == "PREDICTION",
             max_rows=_int(env, "MODELSTAGE_MAX_ROWS", 0, 0, 1_000_000) or None,
             graceful_timeout=_int(env, "MODELSTAGE_GRACEFUL_TIMEOUT", 25, 1, 300),
+            limits=ServerLimits.from_env(env),
+            listen_fd=_int(env, "MODELSTAGE_LISTEN_FD", 0, 0, 1 << 20) or None,
             default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"),
             log_level=env.get("MODELSTAGE_LOG_LEVEL", env.get("SAGEMAKER_CONTAINER_LOG_LEVEL", "info")).lower(),
         )

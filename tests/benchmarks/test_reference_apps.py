@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from benchmarks import reference_apps, report
-from benchmarks.asgi_inprocess import App, serving_app
+from benchmarks.asgi_inprocess import App, call_handler, serving_app
 from benchmarks.cpu import CpuUse
 from benchmarks.results import LoadResult
 from model.bundle import Bundle
@@ -49,7 +49,10 @@ def model_dir(bundle: Bundle, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_model_only_answers_what_modelstage_answers(model_dir: Path) -> None:
     status, answer = _post(reference_apps.model_only(), SEED)
-    ours_status, ours = _post(serving_app(model_dir), SEED)
+    app = serving_app(model_dir)
+    ours_status, body = call_handler(app, SEED)
+    ours = orjson.loads(body)
+    app.close()
     assert (status, ours_status) == (200, 200)
     assert answer["price"] == pytest.approx(ours["price"], abs=0.01)
     assert 20_000 < answer["price"] < 5_000_000  # a house price, not the constant or a zero
@@ -57,22 +60,12 @@ def test_model_only_answers_what_modelstage_answers(model_dir: Path) -> None:
 
 def test_without_model_is_modelstage_with_a_constant(model_dir: Path) -> None:
     app = reference_apps.without_model()
-    asyncio.run(_startup(app))
-    assert _post(app, SEED) == (200, {"price": 250_000.0})
-    status, error = _post(app, b'{"input": [1200, "three", 2]}')  # modelstage's validation still runs
-    assert status == 400 and "bedrooms" in orjson.dumps(error).decode()
-
-
-async def _startup(app: App) -> None:
-    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-
-    async def receive() -> MutableMapping[str, Any]:
-        return next(messages)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        return None
-
-    await app({"type": "lifespan"}, receive, send)
+    app.start_loading().join(30)
+    status, body = call_handler(app, SEED)
+    assert (status, orjson.loads(body)) == (200, {"price": 250_000.0})
+    status, error = call_handler(app, b'{"input": [1200, "three", 2]}')  # modelstage's validation still runs
+    app.close()
+    assert status == 400 and "bedrooms" in error.decode()
 
 
 def _row(server: str, requests: int, server_cores: float) -> report.Row:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from container.runtime.contracts import invocations, vertex_predict
+from container.runtime.contracts import Parsed, invocations, parse, respond, vertex_predict
+from container.runtime.errors import RequestError
 from model.bundle import Bundle
 from model.scoring import Scorer
 
@@ -117,13 +118,83 @@ def test_too_many_rows_is_413(scorer: Scorer) -> None:
     assert reply.status == 413 and _json(reply.body)["error"]["code"] == "too_many_rows"  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("body", "ctype", "status"), [
-    (b'{"input": [1200, 3, 2]}', "application/json", 400),  # Vertex speaks only {"instances": ...}
-    (b'{"instances": [[1200, 3, 2]], "parameters": 3}', "application/json", 400),
-    (b'{"instances": [[1200, "x"]]}', "application/json", 400),
-    (b"1200,3,2", "text/csv", 415),
-    (b"{", "application/json", 400),
+@pytest.mark.parametrize(("body", "ctype", "status", "code"), [
+    (b'{"instances": [[1200, 3, 2]], "parameters": 3}', "application/json", 400, "invalid_input"),
+    (b'{"instances": {"a": 1}}', "application/json", 400, "invalid_input"),
+    (b'{"instances": [[1200, "x"]]}', "application/json", 400, "not_a_number"),
+    (b'{"instances": []}', "application/json", 400, "empty_batch"),
+    (b'{"hello": 1}', "application/json", 400, "invalid_envelope"),
+    (b"1200,3,2", "application/xml", 415, "unsupported_media_type"),
+    (b"{", "application/json", 400, "malformed_json"),
 ])
-def test_vertex_bad_requests(scorer: Scorer, body: bytes, ctype: str, status: int) -> None:
+def test_vertex_bad_requests(scorer: Scorer, body: bytes, ctype: str, status: int, code: str) -> None:
     reply = vertex_predict(scorer, body, ctype)
-    assert reply.status == status and "error" in _json(reply.body)  # type: ignore[operator]
+    assert reply.status == status and _json(reply.body)["error"]["code"] == code  # type: ignore[index]
+
+
+RAW_PREDICT = [  # (body, content type, accept): Vertex rawPredict passes these through untouched
+    (b'{"input": [1200, 3, 2]}', "application/json", None),  # the seed request
+    (b'{"input": {"living_area_sqft": 2500, "bedrooms": 4}}', "application/json", None),
+    (b'{"input": [[1200, 3, 2], [2400, 4, 3]]}', "application/json", None),
+    (b'{"inputs": [[1200, 3, 2]]}', "application/json", None),
+    (b'{"data": [[1200, 3, 2]]}', None, "*/*"),
+    (b"[1200, 3, 2]", "application/json", None),
+    (b"[[1200, 3, 2], [1300, 3, 2]]", "application/json", None),
+    (b'{"living_area_sqft": 1200, "bedrooms": 3}', "application/json", None),
+    (b"1200,3,2\n2400,4,3\n", "text/csv", None),
+    (b"1200,3,2\n2400,4,3\n", "text/csv", "text/csv"),
+    (b"bedrooms,living_area_sqft\n3,1200\n", "text/csv", None),
+    (b'{"input": [1200, 3, 2]}', "application/json", "text/csv"),
+    # and the errors, the same too: the Accept check comes first, even before a malformed body
+    (b'{"input": [1200, "three", 2]}', "application/json", None),
+    (b'{"input": [1200, 3, 2]}', "application/json", "image/png"),
+    (b"{not json", "application/json", "image/png"),
+    (b"1200,abc,2", "text/csv", None),
+    (b'{"input": "abc"}', "application/json", None),
+]
+
+
+@pytest.mark.parametrize(("body", "ctype", "accept"), RAW_PREDICT)
+def test_vertex_route_answers_raw_predict_bodies_as_invocations_does(scorer: Scorer, body: bytes, ctype: str | None,
+                                                                     accept: str | None) -> None:
+    ours, sagemakers = vertex_predict(scorer, body, ctype, accept), invocations(scorer, body, ctype, accept)
+    assert (ours.status, ours.content_type, ours.body) == (sagemakers.status, sagemakers.content_type, sagemakers.body)
+
+
+def test_the_seed_request_on_the_vertex_route_answers_a_price(scorer: Scorer) -> None:
+    reply = vertex_predict(scorer, b'{"input": [1200, 3, 2]}', "application/json")
+    assert reply.status == 200 and _json(reply.body) == {"price": scorer.score([[1200, 3, 2]])[0]}
+
+
+@pytest.mark.parametrize("accept", [None, "text/csv", "image/png"])
+def test_vertex_instances_always_answer_json_predictions(scorer: Scorer, accept: str | None) -> None:
+    reply = vertex_predict(scorer, b'{"instances": [[1200, 3, 2]], "parameters": {}}', "application/json", accept)
+    assert reply.status == 200 and reply.content_type == "application/json"
+    assert _json(reply.body) == {"predictions": scorer.score([[1200, 3, 2]])}
+
+
+def test_parse_measures_the_work_and_respond_scores_it(scorer: Scorer) -> None:
+    names = scorer.encoder.names
+    parsed = parse("predict", names, b'{"instances": [[1200], [1300, 3]]}', None, None, "application/json")
+    assert parsed == Parsed([[1200], [1300, 3]], len(names))
+    assert parsed.cells == 2 * len(names)  # features a row leaves out are filled: the work is the full row
+    single = parse("predict", names, b'{"input": [1200, 3, 2]}', None, "text/csv", "application/json")
+    assert (single.named_output, single.single, single.answer_as, single.cells) == (True, True, "text/csv",
+                                                                                    len(names))
+    vertex = parse("vertex", names, b'{"instances": [[1200, 3, 2]]}', None, None, "application/json")
+    assert vertex.vertex and not vertex.named_output
+    assert respond(scorer, single).body == f"{scorer.score([[1200, 3, 2]])[0]!r}\n".encode()
+
+
+def test_parse_raises_request_errors_and_leaves_row_checks_to_respond(scorer: Scorer) -> None:
+    names = scorer.encoder.names
+    with pytest.raises(RequestError) as info:
+        parse("predict", names, b'{"input": [1200, 3, 2]}', "application/xml", None, "application/json")
+    assert (info.value.status, info.value.code) == (415, "unsupported_media_type")
+    parsed = parse("predict", names, b'{"input": [1200, "three", 2]}', None, None, "application/json")
+    with pytest.raises(RequestError) as info:
+        respond(scorer, parsed)
+    assert (info.value.status, info.value.code, info.value.row, info.value.field) == (400, "not_a_number", 0,
+                                                                                       "bedrooms")
+    with pytest.raises(ValueError, match="route kind"):
+        parse("azure", names, b"[1]", None, None, "application/json")

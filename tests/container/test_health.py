@@ -1,30 +1,23 @@
-"""Health before and after the model loads, driven through the ASGI interface directly."""
+"""Health before and after the model loads, driven through the handler's interface directly
+(open -> handle -> finish, as the connection calls it), without a socket."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import MutableMapping
-from typing import Any
 
 from container.runtime.app import ServingApp
+from container.runtime.contracts import Reply
 from container.runtime.settings import Settings
 from model.bundle import Bundle
 from model.scoring import Scorer
 
 
-async def _get(app: ServingApp, path: str, method: str = "GET", body: bytes = b"") -> tuple[int, bytes]:
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": method, "path": path, "headers": [(b"content-type", b"application/json")]}
-    await app(scope, receive, send)
-    return sent[0]["status"], sent[1]["body"]
+def _get(app: ServingApp, path: str, method: str = "GET", body: bytes = b"") -> tuple[int, bytes]:
+    ex = app.open(method, path, "application/json", None, len(body))
+    result = app.handle(ex, body)
+    reply = result if isinstance(result, Reply) else result()
+    app.finish(ex, reply.status)
+    return reply.status, reply.body
 
 
 def test_health_is_503_until_the_model_is_loaded_then_200(bundle: Bundle) -> None:
@@ -36,16 +29,16 @@ def test_health_is_503_until_the_model_is_loaded_then_200(bundle: Bundle) -> Non
 
     app = ServingApp(Settings.from_env({}), slow_load)
     app.start_loading()
-    assert asyncio.run(_get(app, "/ping"))[0] == 503
-    assert asyncio.run(_get(app, "/ready"))[0] == 503
-    assert asyncio.run(_get(app, "/live"))[0] == 200  # Azure liveness: the process is up
-    status, _ = asyncio.run(_get(app, "/invocations", "POST", b'{"input": [1200, 3, 2]}'))
+    assert (_get(app, "/ping"))[0] == 503
+    assert (_get(app, "/ready"))[0] == 503
+    assert (_get(app, "/live"))[0] == 200  # Azure liveness: the process is up
+    status, _ = (_get(app, "/invocations", "POST", b'{"input": [1200, 3, 2]}'))
     assert status == 503
     gate.set()
     assert app._loader is not None
     app._loader.join(10)
-    assert asyncio.run(_get(app, "/ping"))[0] == 200
-    assert asyncio.run(_get(app, "/invocations", "POST", b'{"input": [1200, 3, 2]}'))[0] == 200
+    assert (_get(app, "/ping"))[0] == 200
+    assert (_get(app, "/invocations", "POST", b'{"input": [1200, 3, 2]}'))[0] == 200
 
 
 def test_a_failing_load_reports_fatal_and_stays_unhealthy(bundle: Bundle) -> None:
@@ -59,4 +52,4 @@ def test_a_failing_load_reports_fatal_and_stays_unhealthy(bundle: Bundle) -> Non
     assert app._loader is not None
     app._loader.join(10)
     assert [str(f) for f in failures] == ["disk on fire"]
-    assert asyncio.run(_get(app, "/ping"))[0] == 503
+    assert (_get(app, "/ping"))[0] == 503
