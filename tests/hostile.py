@@ -318,11 +318,13 @@ def count_closed(socks: Sequence[socket.socket]) -> list[int]:
 
 
 # -- the server process --------------------------------------------------------------------------------
-class LimitedServerProcess(ServerProcess):
-    """ServerProcess with RLIMIT_NOFILE lowered in the child before exec (both soft and hard limits)."""
+class HostileServer(ServerProcess):
+    """ServerProcess (same command and environment), optionally with RLIMIT_NOFILE lowered in the child
+    before exec (soft and hard), and a stop() that also kills whatever is left of its process group
+    (a worker that outlived its parent)."""
 
-    def __init__(self, bundle: Path, port: int, nofile: int, workers: int = 1, env: dict[str, str] | None = None,
-                 log_file: Path | None = None) -> None:
+    def __init__(self, bundle: Path, port: int, nofile: int | None = None, workers: int = 1,
+                 env: dict[str, str] | None = None, log_file: Path | None = None) -> None:
         self.url = f"http://{HOST}:{port}"
         full_env = {k: v for k, v in os.environ.items()
                     if k not in ("MODEL_DIR", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT")}
@@ -332,16 +334,29 @@ class LimitedServerProcess(ServerProcess):
         self.log_file = log_file
 
         def limit() -> None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         out = log_file.open("ab") if log_file else None
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "container.runtime", "serve"], env=full_env,
                                          stdout=out or subprocess.DEVNULL, stderr=out or subprocess.DEVNULL,
-                                         start_new_session=True, preexec_fn=limit)
+                                         start_new_session=True, preexec_fn=limit if nofile is not None else None)
         finally:
             if out is not None:
                 out.close()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        code = super().stop(timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the group id is the leader's pid (start_new_session)
+        return code
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-chars:] if self.log_file else ""
+        except OSError:
+            return ""
 
 
 def port_of(server: ServerProcess) -> int:
@@ -349,16 +364,14 @@ def port_of(server: ServerProcess) -> int:
 
 
 def start_server(bundle: Path, log_dir: Path, env: dict[str, str] | None = None, workers: int = 1,
-                 nofile: int | None = None, name: str = "server") -> ServerProcess:
+                 nofile: int | None = None, name: str = "server") -> HostileServer:
     """A healthy server on a free port (stopped again if it does not become healthy)."""
-    log = log_dir / f"{name}.log"
-    proc = (ServerProcess(bundle, free_port(), workers=workers, env=env, log_file=log) if nofile is None
-            else LimitedServerProcess(bundle, free_port(), nofile, workers=workers, env=env, log_file=log))
+    proc = HostileServer(bundle, free_port(), nofile, workers=workers, env=env, log_file=log_dir / f"{name}.log")
     try:
         proc.wait_healthy(30)
-    except BaseException:
+    except BaseException as exc:
         proc.stop()
-        raise
+        raise RuntimeError(f"the server did not become healthy: {exc}\n{proc.log_tail()}") from exc
     return proc
 
 

@@ -14,6 +14,7 @@ from model.schema import wrong_feature_count
 
 JSON = "application/json"
 CSV = "text/csv"
+_SHALLOW_BYTES = 2 * MAX_JSON_DEPTH + 1  # JSON this short cannot nest deeper: each level takes 2 bytes
 __all__ = ["CSV", "JSON", "MAX_JSON_DEPTH", "decode_csv", "decode_json", "deeper_than", "encode_csv", "encode_json",
            "media_type"]
 
@@ -44,7 +45,7 @@ def decode_json(body: bytes) -> object:
             raise _too_deep() from None
         raise RequestError("malformed_json", f"the body is not valid JSON: {str(exc)[:200]}",
                            expected="a JSON document") from None
-    if deeper_than(body, MAX_JSON_DEPTH):
+    if len(body) > _SHALLOW_BYTES and deeper_than(body, MAX_JSON_DEPTH):
         raise _too_deep()
     return doc
 

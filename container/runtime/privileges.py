@@ -55,10 +55,10 @@ def target_from_env(env: Mapping[str, str]) -> Target | None:
     raw = env.get(RUN_AS_VAR, "").strip()
     if raw in ("", "root", "0", "0:0"):
         return None
-    uid_s, _, gid_s = raw.partition(":")
+    uid_s, sep, gid_s = raw.partition(":")
     try:
         uid = int(uid_s)
-        gid = int(gid_s) if gid_s else uid
+        gid = int(gid_s) if sep else uid
     except ValueError:
         raise PrivilegeError(f"{RUN_AS_VAR}={raw!r}: expected UID or UID:GID (numbers), or 'root'") from None
     if not (0 < uid < 2**31 and 0 < gid < 2**31):

@@ -28,6 +28,7 @@ from model.scoring import Scorer
 log = logging.getLogger("modelstage.runtime")
 _LEVELS = {"10": "debug", "20": "info", "30": "warning", "40": "error", "50": "critical"}
 BACKLOG = 2048
+SWITCH_INTERVAL_S = 0.001
 EXIT_MODEL_FAILED = 2
 EXIT_WORKER_MODEL_FAILED = 3  # a worker could not load what its supervisor verified
 
@@ -73,6 +74,9 @@ async def _run(app: ServingApp, sock: socket.socket, graceful_timeout: float, fa
 
 def run(app: ServingApp, sock: socket.socket, graceful_timeout: float) -> int:
     """Serve `app` on `sock` until SIGTERM/SIGINT has drained it. Returns the exit code."""
+    # The event loop shares the GIL with the scoring threads; a shorter switch interval than the
+    # default 5 ms gets it back sooner, which is what keeps health answering during heavy scoring.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     failures: list[BaseException] = []
     return uvloop.run(_run(app, sock, graceful_timeout, failures))
 

@@ -83,7 +83,7 @@ class ServerLimits:
             body_timeout=_seconds(env, "MODELSTAGE_BODY_TIMEOUT", 30.0, 0.1, 3600),
             keepalive_timeout=_seconds(env, "MODELSTAGE_KEEPALIVE_TIMEOUT", 75.0, 0.1, 3600),
             max_connections=_int(env, "MODELSTAGE_MAX_CONNECTIONS", 1024, 1, 1_000_000),
-            max_concurrency=_int(env, "MODELSTAGE_MAX_CONCURRENCY", 64, 1, 100_000),
+            max_concurrency=_int(env, "MODELSTAGE_MAX_CONCURRENCY", 512, 1, 100_000),
             max_buffered_bytes=_int(env, "MODELSTAGE_MAX_BUFFERED_BYTES", 128 << 20, 1 << 20, 1 << 40),
             scoring_threads=_int(env, "MODELSTAGE_SCORING_THREADS", 2, 1, 256),
             inline_cells=_int(env, "MODELSTAGE_INLINE_CELLS", 2000, 0, 10_000_000),

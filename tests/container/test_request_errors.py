@@ -84,6 +84,9 @@ def test_the_depth_limit_is_exact_and_ignores_brackets_in_strings() -> None:
     in_strings = b'{"input": ["' + b"[{" * 500 + b'", "\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\\"]}'
     assert not deeper_than(in_strings, limit)
     decode_json(in_strings)  # no too_deep: those brackets are text
+    decode_json(b"[" * limit + b"]" * limit)  # the shortest bodies at the limit, and just past it
+    with pytest.raises(RequestError):
+        decode_json(b"[" * (limit + 1) + b"]" * (limit + 1))
     many_rows = json.dumps({"instances": [[1200, 3, 2]] * 10_000}).encode()  # many brackets, shallow
     assert not deeper_than(many_rows, limit)
     with pytest.raises(RequestError) as info:

@@ -1,4 +1,4 @@
-"""The runtime as a real server process (uvicorn + uvloop + httptools) on 127.0.0.1."""
+"""The runtime as a real server process (modelstage's own HTTP server on uvloop + httptools) on 127.0.0.1."""
 
 from __future__ import annotations
 
