@@ -19,8 +19,10 @@ switch, which is what `modelstage local` and the tests get when they start the r
 where the caller's uid is the caller's business. It is read here, not in settings.py, because it
 must be applied before any other setting is acted on.
 
-Tested without Docker only as a no-op (the tests do not run as root, or must not change their own
-uid); the switch itself is tested in the image (tests/container/test_image_hardening.py).
+The switch cannot be undone, so it is never tested inside a test process: without Docker the tests
+check the no-op paths (not root; no MODELSTAGE_RUN_AS) in-process and, only when they run as root,
+the real switch in a child process; the image tests check it as each cloud starts the container
+(tests/container/test_image_hardening.py).
 """
 
 from __future__ import annotations
