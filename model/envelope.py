@@ -103,16 +103,22 @@ _INNERMOST = re.compile(rb"\[\]|\{\}")
 
 def deeper_than(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether valid JSON `body` nests arrays/objects more than `limit` deep. No recursion and no
-    Python loop over bytes: a body with at most `limit` brackets stops at the first line (the 1-row
-    path); otherwise strings are cut out and innermost pairs removed once per level, all in C."""
-    if body.count(b"[") + body.count(b"{") <= limit:
+    Python loop over bytes: strings are cut out and innermost pairs removed level by level, all in C."""
+    if len(body) <= 2 * limit:  # each level takes two bytes: the 1-row path stops here
         return False
     if b"\\" in body:
         body = _ESCAPE.sub(b"", body)
     structure = body.translate(None, _NOT_STRUCTURE).replace(b'""', b"")  # most strings hold no bracket
+    if len(structure) <= limit:  # too few brackets to be deeper
+        return False
     if b'"' in structure:
         structure = _STRING.sub(b"", structure)
-    for _ in range(limit):
+    shallow = structure
+    for _ in range(limit // 2):  # fast: each pass removes one or two levels ({[]} goes in one)
+        shallow = shallow.replace(b"[]", b"").replace(b"{}", b"")
+        if not shallow:
+            return False
+    for _ in range(limit):  # exact, for the rare body nested more than limit // 2
         structure = _INNERMOST.sub(b"", structure)  # one level per pass: {[]} becomes {}, not nothing
         if not structure:
             return False

@@ -14,7 +14,7 @@ from model.schema import wrong_feature_count
 
 JSON = "application/json"
 CSV = "text/csv"
-_SHALLOW_BYTES = 2 * MAX_JSON_DEPTH + 1  # JSON this short cannot nest deeper: each level takes 2 bytes
+_SHALLOW_BYTES = 2 * MAX_JSON_DEPTH  # JSON this short cannot nest deeper: each level takes 2 bytes
 __all__ = ["CSV", "JSON", "MAX_JSON_DEPTH", "decode_csv", "decode_json", "deeper_than", "encode_csv", "encode_json",
            "media_type"]
 

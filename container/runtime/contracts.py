@@ -40,9 +40,9 @@ class Reply:
     predictions: Sequence[float] = field(default=())  # for metrics
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs ~0.5 us, a tenth of the 1-row HTTP overhead
 class Parsed:
-    """A request read and ready to score."""
+    """A request read and ready to score (read-only by convention)."""
 
     rows: list[object]
     features: int  # the model's feature count: the work is rows x features whatever a row leaves out
