@@ -45,11 +45,17 @@ class SchemaError(ModelstageError):
         self.code = code
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"code": self.code, "message": self.message}
-        if self.row is not None:
-            out["row"] = self.row
-        if self.field is not None:
-            out["field"] = self.field
-        if self.expected is not None:
-            out["expected"] = self.expected
-        return out
+        return error_fields(self.code, self.message, self.row, self.field, self.expected)
+
+
+def error_fields(code: str, message: str, row: int | None, field: str | None,
+                 expected: str | None) -> dict[str, object]:
+    """The documented error shape: code and message, then whichever of row, field, expected are known."""
+    out: dict[str, object] = {"code": code, "message": message}
+    if row is not None:
+        out["row"] = row
+    if field is not None:
+        out["field"] = field
+    if expected is not None:
+        out["expected"] = expected
+    return out

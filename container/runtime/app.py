@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from container.runtime import contracts
 from container.runtime.codec import CSV, encode_json, media_type
@@ -50,7 +50,7 @@ class Exchange:
     headers: tuple[Header, ...] = ()  # extra response headers
     reserved: int = 0  # body bytes held against the worker's budget
     scoring: bool = False  # counted against the concurrency limit
-    done: bool = field(default=False)
+    done: bool = False
 
 
 class ServingApp:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from model.envelope import EnvelopeError
-from model.errors import SchemaError
+from model.errors import SchemaError, error_fields
 
 DEFAULT_STATUS = 400  # every code not in the table
 STATUS_BY_CODE: Mapping[str, int] = MappingProxyType({
@@ -53,14 +53,7 @@ class RequestError(Exception):
     def to_dict(self) -> dict[str, object]:
         """The value of "error" in the reply body: code and message, then whichever of row, field,
         expected are known (the documented shape)."""
-        out: dict[str, object] = {"code": self.code, "message": self.message}
-        if self.row is not None:
-            out["row"] = self.row
-        if self.field is not None:
-            out["field"] = self.field
-        if self.expected is not None:
-            out["expected"] = self.expected
-        return out
+        return error_fields(self.code, self.message, self.row, self.field, self.expected)
 
     @classmethod
     def from_model_error(cls, exc: SchemaError | EnvelopeError) -> RequestError:

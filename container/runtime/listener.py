@@ -51,7 +51,6 @@ class Listener:
         self.connections: dict[HttpConnection, None] = {}  # insertion order: oldest first
         self.draining = False
         self.upload_deadline = 0.0
-        self.refused = 0
         self._server: asyncio.Server | None = None
         self._spare: socket.socket | None = None
         self._drainer: asyncio.Task[None] | None = None
@@ -63,7 +62,6 @@ class Listener:
         if len(self.connections) >= self.cap:
             victim = min((c for c in self.connections if c.idle()), key=lambda c: c.idle_since, default=None)
             if victim is None:
-                self.refused += 1
                 return False
             victim.abort()
             self.connections.pop(victim, None)
