@@ -85,12 +85,21 @@ def targets(rows: list[Row], rss_one_worker: int | None) -> list[Target]:
     mlflow_row = find(rows, "mlflow", 1, 1, 8)
     ours, floor = ours_row and ours_row.result, floor_row and floor_row.result
     mlflow = mlflow_row and mlflow_row.result
+    model_only_row = find(rows, "model-only", 1, 1, 8)
     out: list[Target] = []
+    if ours and model_only_row:
+        # The target (issue 8): the model behind the least possible parsing is the best any server
+        # calling this model can do; modelstage must keep >= 90% of it with every check it makes.
+        ref = model_only_row.result
+        out.append(Target("req/s vs model_only", ">= 90% of model_only",
+                          f"{ours.rps:.0f} / {ref.rps:.0f} = {ours.rps / ref.rps:.0%}", ours.rps >= 0.9 * ref.rps))
+        ratio = _cpu_ratio("CPU/req vs model_only", "(the same, by CPU time)", ours_row, model_only_row)
+        out += [ratio] if ratio else []
     if ours and floor and ours_row and floor_row:
-        out.append(Target("req/s vs HTTP floor", ">= 60% of floor",
-                          f"{ours.rps:.0f} / {floor.rps:.0f} = {ours.rps / floor.rps:.0%}",
-                          ours.rps >= 0.6 * floor.rps))
-        # Where the gap to the floor goes: the model call alone, and the request path without it.
+        # Read, not a target: the model call alone costs more than a constant app's whole request, so
+        # no app calling the model gets near the floor; "model-only vs floor" is the ceiling here.
+        out.append(Target("req/s vs HTTP floor", "(constant app, no model)",
+                          f"{ours.rps:.0f} / {floor.rps:.0f} = {ours.rps / floor.rps:.0%}", None, info=True))
         for ratio in (_cpu_ratio("CPU/req vs HTTP floor", "(predicts the req/s ratio)", ours_row, floor_row),
                       _cpu_ratio("model-only vs floor", "(best any app calling the model)",
                                  find(rows, "model-only", 1, 1, 8), floor_row),

@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/serving.py [--duration 10] [--skip-mlflow] [--json out/bench.json]
 
-One run measures: the in-process floor (Scorer, ONNX Runtime, scikit-learn, the ASGI app called
-directly), the HTTP floor (a constant ASGI app on the same uvicorn + uvloop + httptools stack),
-two reference apps on that stack which split modelstage's cost in two (`reference_apps.py`: the
-model alone behind the least possible parsing, and modelstage's request path with a constant model),
-modelstage with 1 and 2 workers (1- and 100-row requests at concurrency 1, 8, 32) and
-`mlflow models serve` on the same model. Load comes from wrk (`apt-get install -y wrk`), else from
-a slower Python asyncio generator.
+One run measures: the in-process floor (Scorer, ONNX Runtime, scikit-learn, modelstage's handler
+called directly), the HTTP floor (a constant ASGI app on uvicorn + uvloop + httptools), two reference
+apps which split modelstage's cost in two (`reference_apps.py`: `model_only`, the model alone behind
+the least possible parsing, on the same uvicorn stack; and modelstage's request path with a constant
+model, on modelstage's own server), modelstage with 1 and 2 workers (1- and 100-row requests at
+concurrency 1, 8, 32) and `mlflow models serve` on the same model. The target is modelstage's 1-row
+req/s against `model_only` in the same run (report.py). Load comes from wrk (`apt-get install -y
+wrk`), else from a slower Python asyncio generator.
 """
 
 from __future__ import annotations

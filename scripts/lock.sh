@@ -9,7 +9,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
-RUNTIME=(numpy onnxruntime orjson uvicorn uvloop httptools google-cloud-storage)
+RUNTIME=(numpy onnxruntime orjson uvloop httptools google-cloud-storage)
 SKOPS=(scikit-learn scipy skops joblib threadpoolctl)
 # shellcheck source=scripts/pip-target.sh
 source "$ROOT/scripts/pip-target.sh"

@@ -77,7 +77,9 @@ def test_targets_report_the_split() -> None:
     rows = [_row("http-floor", 300_000, 1.0), _row("model-only", 150_000, 1.0),
             _row("no-model", 200_000, 1.0), _row("modelstage", 100_000, 1.0)]
     got = {t.name: t for t in report.targets(rows, rss_one_worker=None)}
-    assert got["req/s vs HTTP floor"].ok is False
+    assert got["req/s vs model_only"].ok is False  # 100,000 < 90% of 150,000
+    assert got["req/s vs model_only"].got == "10000 / 15000 = 67%"
+    assert got["req/s vs HTTP floor"].info  # the model-free floor is read, not a target
     assert got["model-only vs floor"].got == "33 / 67 us = 50%"
     assert got["no-model vs floor"].got == "33 / 50 us = 67%"
     assert got["model-only vs floor"].info and got["no-model vs floor"].info
@@ -88,3 +90,10 @@ def test_split_lines_are_absent_when_not_measured() -> None:
                                           rss_one_worker=None)]
     assert "req/s vs HTTP floor" in got
     assert "model-only vs floor" not in got and "no-model vs floor" not in got
+    assert "req/s vs model_only" not in got
+
+
+def test_modelstage_within_ten_percent_of_model_only_passes() -> None:
+    rows = [_row("model-only", 100_000, 1.0), _row("modelstage", 90_000, 1.0)]
+    got = {t.name: t for t in report.targets(rows, rss_one_worker=None)}
+    assert got["req/s vs model_only"].verdict == "PASS"

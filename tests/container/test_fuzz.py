@@ -24,7 +24,7 @@ from tests.container.bodies import requests
 
 FUZZ_BODIES = 10_000
 SEED = 20261201
-STACK_IN_USE = 120  # frames under the contract call in the server (event loop, uvicorn, app): a
+STACK_IN_USE = 120  # frames under the contract call in the server (event loop, connection, app): a
 # recursion that fits in a bare test run can still overflow there, as the 980-deep body did
 DEEP_980 = b'{"input": ' + b"[" * 980 + b"1200" + b"]" * 980 + b"}"
 
