@@ -61,7 +61,7 @@ def say(message: str) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--image", help="an existing image tag or id (default: build it with container/build.py)")
+    p.add_argument("--image", help="an existing image tag or id (default: build it with container/image_build.py)")
     p.add_argument("--bundle", type=Path, help="an existing bundle directory (default: package the example)")
     p.add_argument("--starts", type=int, default=5, help="cold starts per cloud (default 5)")
     p.add_argument("--clouds", default="sagemaker,vertex,azure", help="clouds to cold-start (default: all)")
@@ -201,7 +201,8 @@ def main(argv: list[str]) -> int:
         print(f"--malloc-variants: unknown {', '.join(unknown)}; expected {', '.join(MALLOC_VARIANTS)}",
               file=sys.stderr)
         return 2
-    from container.build import build_image, connect
+    from container.engine_client import connect
+    from container.image_build import build_image
     from container.local_cloud import docker_client
     from model.bundle import load_bundle
     from model.package import package_example

@@ -119,8 +119,8 @@ def docker_client() -> Any:
     """A high-level docker client to the project's engine; a clear error when none answers."""
     import docker
 
-    from container.build import connect
     from container.engine import engine_environment
+    from container.engine_client import connect
 
     connect(timeout=30)  # raises the clear "no engine" error
     return docker.from_env(version="auto", timeout=120, environment=engine_environment())
@@ -199,7 +199,7 @@ def run_as_cloud(cloud: str, bundle_dir: Path, *, port: int | None, image: str |
     bundle = load_bundle(bundle_dir, verify_archive=True)
     client = docker_client()
     if image is None:
-        from container.build import build_image
+        from container.image_build import build_image
 
         say("building the serving image (unchanged inputs reuse the cached image)...")
         # A skops bundle needs scikit-learn in the image; ONNX bundles get the small image.

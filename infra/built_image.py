@@ -1,13 +1,15 @@
 """The serving image built from container/ and pushed by digest, as a resource of `pulumi up`.
 
-A dynamic provider over `container.build`: `create`/`update` build (or reuse) the image and push it,
-so `pulumi preview` never builds or pushes. `diff` compares only what goes into the image (a hash of
-the build context computed without an engine, the base image, the extras) and the repository; the
-registry credentials change on every run and never cause a diff. Clouds pass their own registry
-credentials, so this resource serves ECR, Artifact Registry and ACR alike.
+A dynamic provider over `container.image_build` and `container.image_push`: `create`/`update` build
+(or reuse) the image and push it; `check`/`diff` (all a `pulumi preview` calls) never build or push.
+`diff` compares only what goes into the image (a hash of the build context computed without an
+engine, the base image, the extras) and the repository; the registry credentials change on every run
+and never cause a diff. Clouds pass their own registry credentials, so this resource serves ECR,
+Artifact Registry and ACR alike.
 
-The provider object is serialized with dill into the state: it holds no clients, and imports
-`container.build` (and the docker SDK) inside its methods.
+The image inputs come from `container.build_context`, which needs no Docker. The provider object is
+serialized with dill into the state: it holds no clients, and imports the build and push modules (and
+with them the docker SDK) inside its methods.
 """
 
 # pyright: strict
@@ -20,30 +22,29 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from container.build_context import DEFAULT_BASE_IMAGE, ROOT, content_hash, context_sources
+from container.engine import engine_environment
+
 # Inputs that decide the image's content and where it goes; nothing else may cause a rebuild.
 CONTENT_KEYS = ("source_hash", "repository", "base_image", "runtime_extras")
-DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"  # container.build's default, without importing docker
 
 
 def source_hash(base_image: str, runtime_extras: str, source_root: Path | None = None) -> str:
-    """sha256 of the build context's sources and arguments, as container.build hashes them, but with
+    """sha256 of the build context's sources and arguments, as an image build hashes them, but with
     the base image's name instead of its ID so no engine is needed (preview, CI without Docker)."""
-    from container.build import ROOT, content_hash, context_sources
-
     sources = context_sources(source_root or ROOT)
     return content_hash(sources, {"BASE_IMAGE": base_image, "RUNTIME_EXTRAS": runtime_extras}, base_image)
 
 
 def resolve_base_image() -> str:
     """The base image a build will use: $MODELSTAGE_BASE_IMAGE (also from scripts/engine.sh's env file)."""
-    from container.engine import engine_environment
-
     return engine_environment().get("MODELSTAGE_BASE_IMAGE") or DEFAULT_BASE_IMAGE
 
 
 class ImageBuildProvider(ResourceProvider):
     def _build_and_push(self, props: dict[str, Any]) -> dict[str, Any]:
-        from container.build import build_image, push_image
+        from container.image_build import build_image
+        from container.image_push import push_image
 
         auth = {"username": str(props["username"]), "password": str(props["password"]),
                 "serveraddress": str(props["registry"])}

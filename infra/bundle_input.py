@@ -9,9 +9,10 @@ make one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from infra.errors import SpecError
-from infra.spec import NAME_MAX, NAME_RE, DeploymentSpec
+from infra.spec import NAME_RE, DeploymentSpec
 from infra.spec_keys import qualified
 from model.bundle import Bundle, load_bundle
 from model.errors import BundleError
@@ -31,7 +32,7 @@ def project_root(start: Path | None = None) -> Path:
     return Path(__file__).resolve().parents[1]  # the repository this package was installed from
 
 
-def load_deploy_bundle(spec: DeploymentSpec, root: Path | None = None) -> Bundle:
+def load_deploy_bundle(spec: DeploymentSpec[Any], root: Path | None = None) -> Bundle:
     path = Path(spec.bundle_path)
     if not path.is_absolute():
         path = (root or project_root()) / path
@@ -45,13 +46,14 @@ def load_deploy_bundle(spec: DeploymentSpec, root: Path | None = None) -> Bundle
         ) from exc
 
 
-def deployment_name(spec: DeploymentSpec, bundle: Bundle) -> str:
-    """The name every cloud resource is derived from: the configured name or <bundle>-<environment>."""
+def deployment_name(spec: DeploymentSpec[Any], bundle: Bundle, name_max: int) -> str:
+    """The name every cloud resource is derived from: the configured name or <bundle>-<environment>,
+    at most `name_max` characters (the cloud's limit)."""
     name = spec.name or f"{bundle.name}-{spec.environment}"
-    if NAME_RE.match(name) is None or len(name) > NAME_MAX:
+    if NAME_RE.match(name) is None or len(name) > name_max:
         raise SpecError(
             f"{qualified('name')}: the deployment name {name!r} (from the bundle name {bundle.name!r}) is not "
             f"usable; set {qualified('name')} to lowercase letters, digits and single hyphens, "
-            f"at most {NAME_MAX} characters"
+            f"at most {name_max} characters"
         )
     return name

@@ -11,10 +11,6 @@ import pulumi
 
 # `pulumi stack output --json` keys; infra/smoke.py reads these.
 ENDPOINT_NAME = "endpoint_name"
-INVOKE_URL = "invoke_url"
-MODEL_VERSION_ID = "model_version_id"
-IMAGE_DIGEST = "image_digest"
-ARTIFACT_URI = "artifact_uri"
 REGION = "region"
 CLOUD = "cloud"
 

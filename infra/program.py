@@ -4,21 +4,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from infra import clouds
 from infra.bundle_input import deployment_name, load_deploy_bundle
-from infra.errors import SpecError
 from infra.outputs import StackOutputs
 from infra.spec import DeploymentSpec, read_spec
-from infra.spec_keys import qualified
 from model.bundle import Bundle
 
 
-def deploy(spec: DeploymentSpec, bundle: Bundle) -> StackOutputs:
-    name = deployment_name(spec, bundle)
-    if spec.cloud == "aws":
-        from infra.aws import ModelDeployment, ModelDeploymentArgs
-
-        return ModelDeployment(name, ModelDeploymentArgs(spec=spec, bundle=bundle)).outputs
-    raise SpecError(f"{qualified('cloud')}: {spec.cloud!r} has no deployment package yet; expected aws")
+def deploy(spec: DeploymentSpec[Any], bundle: Bundle) -> StackOutputs:
+    cloud = clouds.get(spec.cloud)  # parse_spec accepted only a registered cloud
+    return cloud.deploy(deployment_name(spec, bundle, cloud.name_max), spec, bundle)
 
 
 def run() -> None:

@@ -1,14 +1,14 @@
 """`modelstage smoke STACK`: call the deployed endpoint with the bundle's sample request and check it.
 
 The stack's outputs come from `pulumi stack output --json --stack STACK` when the Pulumi CLI is
-installed, or from a JSON file of the same shape. The call goes through the SageMaker runtime API
-(as any client would); the answer must be `{"<output name>": number}` for the sample's single row,
-within the latency budget. One warm-up call comes first, so a cold start is not judged as latency.
-Every failure is a SmokeError saying what was expected.
+installed, or from a JSON file of the same shape. The call goes through the stack's cloud's own API
+(as any client would; `Cloud.invoker`, e.g. the SageMaker runtime on AWS); the answer must be
+`{"<output name>": number}` for the sample's single row, within the latency budget. One warm-up call
+comes first, so a cold start is not judged as latency. Every failure is a SmokeError saying what was
+expected.
 """
 
-# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false, reportUnknownVariableType=false
-# (boto3 and botocore ship no type stubs; their objects are handled as Any)
+# pyright: strict
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from infra import clouds
 from infra.errors import SmokeError, SmokeFailed
 from infra.outputs import CLOUD, ENDPOINT_NAME, REGION
 from model.bundle import Bundle, load_bundle
@@ -128,53 +129,30 @@ def check_answer(body: bytes, output_name: str) -> float:
     return float(value)
 
 
-def _invoke(client: Any, endpoint: str, body: bytes) -> tuple[bytes, float]:
-    from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
-
-    started = time.perf_counter()
-    try:
-        response = client.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
-                                          Accept="application/json", Body=body)
-        payload: bytes = response["Body"].read()
-    except ReadTimeoutError as exc:
-        raise SmokeFailed(f"{endpoint} did not answer within the read timeout ({exc})") from exc
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise SmokeFailed(f"{endpoint} refused the sample request: {error.get('Code', '?')}: "
-                         f"{error.get('Message', exc)}") from exc
-    except BotoCoreError as exc:
-        raise SmokeFailed(f"{endpoint} could not be reached: {exc}") from exc
-    return payload, (time.perf_counter() - started) * 1000
-
-
 def run_smoke(stack: str, *, outputs_file: Path | None, bundle_dir: Path, max_latency_ms: float,
               endpoint_url: str | None = None, timeout_s: float | None = None) -> SmokeResult:
     """Invoke the stack's endpoint once to warm it, then once timed; raise SmokeError on any failure.
 
-    endpoint_url overrides the SageMaker runtime URL (tests, VPC endpoints); timeout_s bounds each
-    call (default: twice the latency budget, at least 2 s, at most 70 s as AWS advises)."""
+    endpoint_url overrides the cloud API's URL (tests, private endpoints); timeout_s bounds each call
+    (default: twice the latency budget, at least 2 s, at most 70 s)."""
     if max_latency_ms <= 0:
         raise SmokeError(f"max latency {max_latency_ms} ms: expected a positive number of milliseconds")
     outputs = read_outputs(stack, outputs_file)
-    cloud = outputs.get(CLOUD, "aws")
-    if cloud != "aws":
-        raise SmokeError(f"stack {stack} is on {cloud!r}; the smoke test calls SageMaker (aws) endpoints only")
     endpoint = _required(outputs, ENDPOINT_NAME, stack)
     region = _required(outputs, REGION, stack)
+    name = _required(outputs, CLOUD, stack)
+    if name not in clouds.names():
+        raise SmokeError(f"stack {stack} is on {name!r}, which modelstage cannot call; expected one of "
+                         f"{', '.join(clouds.names())}")
     bundle = _load(bundle_dir)
     output_name = bundle.schema.output.name
     body = json.dumps(bundle.sample_request).encode()
-
-    import boto3
-    from botocore.config import Config
-
     timeout = timeout_s if timeout_s is not None else min(max(2 * max_latency_ms / 1000, 2.0), 70.0)
-    client = boto3.client("sagemaker-runtime", region_name=region, endpoint_url=endpoint_url,
-                          config=Config(connect_timeout=timeout, read_timeout=timeout,
-                                        retries={"max_attempts": 1, "mode": "standard"}))
-    warm, _ = _invoke(client, endpoint, body)
-    check_answer(warm, output_name)
-    payload, latency_ms = _invoke(client, endpoint, body)
+    send = clouds.get(name).invoker(outputs, timeout_s=timeout, endpoint_url=endpoint_url)
+    check_answer(send(body), output_name)  # warm-up: a cold start is not judged as latency
+    started = time.perf_counter()
+    payload = send(body)
+    latency_ms = (time.perf_counter() - started) * 1000
     prediction = check_answer(payload, output_name)
     if latency_ms > max_latency_ms:
         raise SmokeFailed(f"{endpoint} answered correctly but in {latency_ms:.0f} ms, more than the "

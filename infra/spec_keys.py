@@ -1,9 +1,11 @@
-"""Every stack config key the program reads: its type, default and description.
+"""The stack config keys every cloud reads: their type, default and description.
 
-Pulumi.yaml's typed `config:` block declares the same keys (tests/infra/test_pulumi_yaml.py keeps the
-two equal), so the CLI checks types and applies defaults, and the pure parser in infra/spec.py
-applies the same defaults when it is fed a plain dict. A key with `default=None` is required.
-Keys starting with `aws` only matter on AWS; the GCP and Azure packages add their own prefixes.
+Each cloud package declares its own keys (`Cloud.keys`), named with the cloud's prefix
+(`awsAlarmEmail`), so a reader of a stack file sees which cloud a key belongs to. Pulumi.yaml's
+typed `config:` block is generated from these tables (`python -m infra.pulumi_yaml --write`), so the
+CLI checks types and applies defaults, and the pure parser in infra/spec.py applies the same
+defaults when it is fed a plain dict. A key with `default=None` is required. No key here has a
+cloud's value as its default: an empty string means "the cloud's own default" (`Cloud.defaults`).
 """
 
 # pyright: strict
@@ -27,9 +29,9 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("cloud", "string", "aws", "Cloud to deploy to: aws, gcp or azure."),
+    Key("cloud", "string", None, "Cloud to deploy to (a package in infra/clouds.py)."),
     Key("environment", "string", None, "dev, staging or prod. A prod stack must set protected: true."),
-    Key("region", "string", None, "Cloud region for every resource, e.g. eu-west-1."),
+    Key("region", "string", None, "Cloud region for every resource, e.g. eu-west-1 or europe-west4."),
     Key("name",
         "string", "", "Deployment name (endpoint, repository, model group); empty: <bundle name>-<environment>."),
     Key("bundlePath", "string", "out/bundle",
@@ -37,7 +39,9 @@ KEYS: tuple[Key, ...] = (
     Key("image", "string", "",
         "A pre-built serving image by digest (repository@sha256:...); empty: build and push it during `pulumi up`."),
     Key("endpointKind", "string", "realtime", "realtime (instances, autoscaling) or serverless."),
-    Key("instanceType", "string", "ml.m5.large", "Instance type of the endpoint (realtime only)."),
+    Key("instanceType", "string", "",
+        "Instance or machine type of the endpoint (realtime only), in the cloud's own names; empty: the cloud's "
+        "default (docs/<cloud>.md)."),
     Key("minInstances", "integer", 1, "Autoscaling floor, and the instance count of a new endpoint."),
     Key("maxInstances", "integer", 2, "Autoscaling ceiling."),
     Key("targetInvocationsPerInstance", "integer", 100,
@@ -45,7 +49,7 @@ KEYS: tuple[Key, ...] = (
     Key("rolloutStrategy",
         "string", "all-at-once", "How a new model takes traffic: all-at-once, canary or linear."),
     Key("rolloutStepPercent", "integer", 10,
-        "Canary size (1-50) or linear step (10-50), in percent of the fleet."),
+        "Canary size or linear step, in percent of the traffic (the cloud may narrow the range)."),
     Key("rolloutBakeSeconds",
         "integer", 300, "Seconds to watch the alarms after each traffic step (0-3600)."),
     Key("rollbackOnAlarms",
@@ -59,33 +63,23 @@ KEYS: tuple[Key, ...] = (
     Key("dataCapturePercent",
         "integer", 0, "Percent of requests captured to the artifact bucket; 0 turns capture off."),
     Key("monitorSchedule", "string", "",
-        "Schedule of the drift check against the bundle's baseline, e.g. cron(0 * ? * * *); empty: off."),
+        "Schedule of the drift check against the bundle's baseline, in the cloud's schedule syntax "
+        "(docs/<cloud>.md); empty: off."),
     Key("batchSchedule", "string", "",
-        "Schedule of batch scoring, e.g. cron(0 3 * * ? *) or rate(1 day); empty: no batch scoring."),
+        "Schedule of batch scoring, in the cloud's schedule syntax (docs/<cloud>.md); empty: no batch scoring."),
     Key("batchInputPrefix",
         "string", "batch/input/", "Key prefix in the artifact bucket that batch scoring reads."),
     Key("batchOutputPrefix",
         "string", "batch/output/", "Key prefix in the artifact bucket that batch scoring writes."),
-    Key("batchInstanceType", "string", "ml.m5.large", "Instance type of batch scoring jobs."),
+    Key("batchInstanceType", "string", "",
+        "Instance or machine type of batch scoring jobs; empty: the cloud's default (docs/<cloud>.md)."),
     Key("batchInstanceCount", "integer", 1, "Instances per batch scoring job."),
-    Key("logRetentionDays", "integer", 30, "Days to keep endpoint logs."),
+    Key("logRetentionDays", "integer", 30, "Days to keep endpoint logs (the cloud may allow only some values)."),
     Key("artifactRetentionDays",
         "integer", 30, "Days to keep superseded (noncurrent) versions of stored objects."),
     Key("captureRetentionDays", "integer", 30, "Days to keep captured requests and monitoring reports."),
     Key("protected", "boolean", False,
         "Protect and retain the model store, registry, key and model versions on destroy (prod)."),
-    Key("awsServerlessMemoryMb",
-        "integer", 2048, "AWS serverless endpoints: memory, 1024-6144 in steps of 1024."),
-    Key("awsServerlessMaxConcurrency",
-        "integer", 5, "AWS serverless endpoints: concurrent invocations, 1-200."),
-    Key("awsApprovalStatus", "string", "Approved",
-        "AWS model registry status of a new model version: Approved or PendingManualApproval."),
-    Key("awsAlarmEmail", "string", "", "AWS: e-mail address subscribed to the alarm topic; empty: none."),
-    Key("awsMonitorInstanceType", "string", "ml.m5.large", "AWS: instance type of the Model Monitor jobs."),
-    Key("awsModelMonitorImage", "string", "",
-        "AWS: Model Monitor analyzer image; empty: the AWS-owned image of the region."),
-    Key("awsStartupTimeoutSeconds", "integer", 600,
-        "AWS: seconds a new instance may take to download the model and pass /ping (60-3600)."),
 )
 
 BY_NAME: dict[str, Key] = {k.name: k for k in KEYS}

@@ -13,7 +13,8 @@ from model.package import SEED_REQUEST, package_example
 def _engine_reason() -> str | None:
     """None when a Docker engine answers; otherwise why not."""
     try:
-        from container.build import BuildError, connect
+        from container.build_errors import BuildError
+        from container.engine_client import connect
     except ImportError as exc:  # the build extra is not installed
         return f"the docker SDK is not available ({exc})"
     try:

@@ -34,8 +34,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SERVING_UID = 10001
-SERVING_GID = 10001
 RUN_AS_VAR = "MODELSTAGE_RUN_AS"
 # Where a cloud mounts the model: the serving user must be able to read them after the switch.
 _MODEL_MOUNTS = ("MODEL_DIR", "AZUREML_MODEL_DIR")

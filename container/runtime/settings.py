@@ -107,7 +107,6 @@ class Settings:
     max_archive_depth: int  # archives unpacked in a chain (a model.tar.gz inside one counts a level)
     vertex_health_route: str
     vertex_predict_route: str
-    vertex_mode: bool  # AIP_MODE=PREDICTION: running on Vertex AI
     max_rows: int | None
     graceful_timeout: int
     limits: ServerLimits
@@ -135,7 +134,6 @@ class Settings:
             max_archive_depth=_int(env, "MODELSTAGE_MAX_ARCHIVE_DEPTH", 1, 0, 8),
             vertex_health_route=_route(env, "AIP_HEALTH_ROUTE", "/health"),
             vertex_predict_route=_route(env, "AIP_PREDICT_ROUTE", "/predict"),
-            vertex_mode=env.get("AIP_MODE", "") == "PREDICTION",
             max_rows=_int(env, "MODELSTAGE_MAX_ROWS", 0, 0, 1_000_000) or None,
             graceful_timeout=_int(env, "MODELSTAGE_GRACEFUL_TIMEOUT", 25, 1, 300),
             limits=ServerLimits.from_env(env),

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.common import AwsCommon, child
-from infra.aws.names import METRICS_NAMESPACE, VARIANT, endpoint_log_group
-from infra.spec import ALARM_DATAPOINTS, ALARM_EVALUATION_PERIODS, ALARM_PERIOD_SECONDS, Monitoring
+from infra.aws.common import AwsCommon
+from infra.aws.names import METRICS_NAMESPACE, VARIANT, endpoint_log_group, error_rate_alarm, latency_alarm
+from infra.aws.spec import ALARM_DATAPOINTS, ALARM_EVALUATION_PERIODS, ALARM_PERIOD_SECONDS
+from infra.components import child
+from infra.spec import Monitoring
 
 # Two bad minutes out of three: one slow cold start does not roll back (the spec checks bakes against it).
 PERIOD_SECONDS = ALARM_PERIOD_SECONDS
@@ -31,14 +33,6 @@ class EndpointAlarmsArgs:
     monitoring: Monitoring
     log_retention_days: int
     alarm_email: str | None
-
-
-def error_rate_name(endpoint: str) -> str:
-    return f"{endpoint}-5xx-error-rate"
-
-
-def latency_name(endpoint: str) -> str:
-    return f"{endpoint}-p99-model-latency"
 
 
 class EndpointAlarms(pulumi.ComponentResource):
@@ -71,7 +65,7 @@ class EndpointAlarms(pulumi.ComponentResource):
 
         self.error_rate = aws.cloudwatch.MetricAlarm(
             f"{name}-error-rate",
-            name=error_rate_name(ep),
+            name=error_rate_alarm(ep),
             alarm_description=f"More than {m.error_rate_percent}% of {ep}'s invocations failed with 5xx "
                               "(rolls back a rollout in progress)",
             comparison_operator="GreaterThanThreshold",
@@ -89,7 +83,7 @@ class EndpointAlarms(pulumi.ComponentResource):
             alarm_actions=actions, ok_actions=actions, tags=c.tags, opts=child(self))
         self.latency = aws.cloudwatch.MetricAlarm(
             f"{name}-latency",
-            name=latency_name(ep),
+            name=latency_alarm(ep),
             alarm_description=f"{ep}'s p99 model latency is above {m.latency_p99_ms} ms "
                               "(rolls back a rollout in progress)",
             namespace=METRICS_NAMESPACE,

@@ -13,8 +13,9 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws import policies
-from infra.aws.common import AwsCommon, child, document
-from infra.aws.names import Layout
+from infra.aws.common import AwsCommon, document
+from infra.components import child
+from infra.layout import Layout
 from infra.protection import model_version, store_of_record
 from infra.spec import Retention
 

@@ -17,7 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.common import AwsCommon, child
+from infra.aws.common import AwsCommon
+from infra.components import child
 from infra.spec import Batch
 
 CSV = "text/csv"

@@ -1,4 +1,4 @@
-"""What every AWS component needs besides its own inputs, and small helpers they share."""
+"""What every AWS component needs besides its own inputs, and the JSON policy documents they share."""
 
 # pyright: strict
 
@@ -11,8 +11,6 @@ from typing import Any
 
 import pulumi
 
-from model.bundle import Bundle
-
 Doc = dict[str, Any]
 
 
@@ -24,23 +22,6 @@ class AwsCommon:
     account_id: pulumi.Output[str]
     tags: dict[str, str]
     protected: bool
-
-
-def pinned_bundle_env(bundle: Bundle) -> dict[str, str]:
-    """The container environment that pins the deployed bundle: the runtime refuses any other.
-
-    SageMaker unpacks model.tar.gz, so the runtime checks bundle.json's digest (which lists every
-    file's); the archive's is for runtimes that receive the archive itself (docs/bundle-hardening.md)."""
-    return {"MODELSTAGE_BUNDLE_SHA256": bundle.archive_sha256(),
-            "MODELSTAGE_BUNDLE_MANIFEST_SHA256": bundle.manifest_sha256()}
-
-
-def child(parent: pulumi.Resource, *more: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
-    """Options of a component's child: parented (so it inherits the providers), plus `more`."""
-    opts = pulumi.ResourceOptions(parent=parent)
-    for extra in more:
-        opts = pulumi.ResourceOptions.merge(opts, extra)
-    return opts
 
 
 def json_document(doc: Doc) -> str:

@@ -20,31 +20,33 @@ from infra.aws import names
 from infra.aws.alarms import EndpointAlarms, EndpointAlarmsArgs
 from infra.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
 from infra.aws.batch import BatchScoring, BatchScoringArgs
-from infra.aws.common import AwsCommon, pinned_bundle_env
+from infra.aws.common import AwsCommon
 from infra.aws.endpoint import ServingEndpoint, ServingEndpointArgs
 from infra.aws.identity import Identity, IdentityArgs
 from infra.aws.model_monitor import DriftMonitor, DriftMonitorArgs
 from infra.aws.monitor_baseline import baseline_files
 from infra.aws.registration import ModelRegistration, ModelRegistrationArgs, metrics_report
 from infra.aws.serving_image import ServingImage, ServingImageArgs
+from infra.aws.spec import AwsDeploymentSpec
+from infra.components import pinned_bundle_env
 from infra.errors import SpecError
+from infra.layout import Layout
 from infra.outputs import StackOutputs
-from infra.spec import DeploymentSpec
 from infra.spec_keys import qualified
 from model.bundle import Bundle
 
 
 @dataclass(frozen=True)
 class ModelDeploymentArgs:
-    spec: DeploymentSpec
+    spec: AwsDeploymentSpec
     bundle: Bundle
 
 
-def analyzer_image(spec: DeploymentSpec) -> str | None:
+def analyzer_image(spec: AwsDeploymentSpec) -> str | None:
     """Model Monitor's image when a drift check is scheduled, else None."""
     if spec.monitoring.monitor_schedule is None:
         return None
-    image = spec.aws.model_monitor_image or names.model_monitor_image(spec.region)
+    image = spec.section.model_monitor_image or names.model_monitor_image(spec.region)
     if image is None:
         raise SpecError(f"{qualified('monitorSchedule')}: no Model Monitor image is known for {spec.region}; "
                         f"set {qualified('awsModelMonitorImage')} to the region's analyzer image URI")
@@ -70,7 +72,7 @@ class ModelDeployment(pulumi.ComponentResource):
         )
         endpoint_name = name
         sha = bundle.archive_sha256()
-        layout = names.Layout(name=name, model=bundle.name, archive_sha256=sha)
+        layout = Layout(name=name, model=bundle.name, archive_sha256=sha)
         analyzer = analyzer_image(spec)
         pipeline_name = f"{name}-batch"
 
@@ -84,15 +86,16 @@ class ModelDeployment(pulumi.ComponentResource):
         identity = Identity(name, IdentityArgs(
             common=c, layout=layout, endpoint=endpoint_name, bucket_arn=store.bucket.arn, key_arn=store.key.arn,
             repository_arn=image.repository_arn, capture=spec.monitoring.capture_enabled, batch=spec.batch,
+            rollback_alarms=names.rollback_alarms(endpoint_name) if spec.rollout.rollback_on_alarms else [],
             pipeline_name=pipeline_name, analyzer_image=analyzer), comp)
         registration = ModelRegistration(name, ModelRegistrationArgs(
-            common=c, bundle=bundle, approval_status=spec.aws.approval_status, image_ref=image.image_ref,
+            common=c, bundle=bundle, approval_status=spec.section.approval_status, image_ref=image.image_ref,
             artifact_uri=store.artifact_uri, metrics_uri=store.metrics_uri, baseline_uris=store.baseline_uris,
             realtime_instance_types=[] if spec.serverless else [spec.instance_type],
             transform_instance_types=[spec.batch.instance_type]), comp)
         alarms = EndpointAlarms(name, EndpointAlarmsArgs(
             common=c, endpoint=endpoint_name, key_arn=store.key.arn, monitoring=spec.monitoring,
-            log_retention_days=spec.retention.log_days, alarm_email=spec.aws.alarm_email), comp)
+            log_retention_days=spec.retention.log_days, alarm_email=spec.section.alarm_email), comp)
         endpoint = ServingEndpoint(name, ServingEndpointArgs(
             common=c, endpoint=endpoint_name, spec=spec, layout=layout, image_ref=image.image_ref,
             artifact_uri=store.artifact_uri, execution_role_arn=identity.execution_role.arn, key_arn=store.key.arn,
@@ -102,7 +105,7 @@ class ModelDeployment(pulumi.ComponentResource):
             DriftMonitor(name, DriftMonitorArgs(
                 common=c, layout=layout, endpoint_name=endpoint.endpoint_name,
                 schedule=spec.monitoring.monitor_schedule, analyzer_image=analyzer,
-                instance_type=spec.aws.monitor_instance_type, role_arn=identity.monitor_role.arn,
+                instance_type=spec.section.monitor_instance_type, role_arn=identity.monitor_role.arn,
                 bucket=store.bucket.bucket, key_arn=store.key.arn, baseline_uris=store.baseline_uris,
                 features=[f.name for f in bundle.schema.features],
                 drift_threshold=spec.monitoring.drift_threshold_percent / 100,

@@ -6,10 +6,12 @@ so every change gets a new name, which is what makes the Endpoint notice it); th
 keeps its name and is updated in place by SageMaker's blue/green deployment.
 
 Autoscaling survives model updates: the Endpoint is the aws-native (Cloud Control) resource because
-it exposes UpdateEndpoint's `RetainAllVariantProperties`. With it, an update keeps the variant's
-current DesiredInstanceCount (the autoscaled one) instead of resetting it to the new config's
-initial count; pulumi-aws's Endpoint cannot express this, and `ignore_changes` on the config's
-initial count would not help because each config is a new resource. The scalable target keeps its
+it exposes UpdateEndpoint's `RetainAllVariantProperties` and `ExcludeRetainedVariantProperties`.
+With them, an update keeps the variant's current DesiredInstanceCount (the autoscaled one) instead
+of resetting it to the new config's initial count, while the weight and the data capture settings
+come from the new config (retaining those too would keep capture off, or at its old percentage).
+pulumi-aws's Endpoint cannot express this, and `ignore_changes` on the config's initial count would
+not help because each config is a new resource. The scalable target keeps its
 id across updates (`endpoint/<name>/variant/AllTraffic`). Limit: SageMaker refuses an update that
 changes the instance type of an autoscaled variant; see docs/aws.md for the two-step change.
 """
@@ -25,21 +27,25 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from infra.aws.common import AwsCommon, child
-from infra.aws.names import SCALABLE_DIMENSION, SCALING_METRIC, VARIANT, Layout
-from infra.spec import MAX_ROLLOUT_SECONDS, MIN_ROLLOUT_SECONDS, DeploymentSpec, rollout_seconds
+from infra.aws.common import AwsCommon
+from infra.aws.names import SCALABLE_DIMENSION, SCALING_METRIC, VARIANT
+from infra.aws.spec import MAX_ROLLOUT_SECONDS, MIN_ROLLOUT_SECONDS, AwsDeploymentSpec, rollout_seconds
+from infra.components import child
+from infra.layout import Layout
 
 # Instance types with local NVMe storage reject a volume KMS key: those with a "d" in the family
 # (ml.m5d, ml.g4dn, ml.p4d) and the accelerated families that always carry instance storage.
 _LOCAL_STORAGE_RE = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n)\.")
 _TRAFFIC_TYPE = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+# UpdateEndpoint's VariantPropertyType values other than DesiredInstanceCount: taken from the new config.
+NOT_RETAINED = ("DesiredWeight", "DataCaptureConfig")
 
 
 @dataclass(frozen=True)
 class ServingEndpointArgs:
     common: AwsCommon
     endpoint: str
-    spec: DeploymentSpec
+    spec: AwsDeploymentSpec
     layout: Layout
     image_ref: pulumi.Output[str]
     artifact_uri: pulumi.Output[str]
@@ -70,7 +76,9 @@ class ServingEndpoint(pulumi.ComponentResource):
                 # One worker per serverless container, as AWS recommends; realtime lets the runtime decide.
                 environment={**args.bundle_env, **({"MODELSTAGE_WORKERS": "1"} if spec.serverless else {})},
             ),
-            enable_network_isolation=True,  # the runtime needs no network: the model comes from /opt/ml/model
+            # The runtime needs no network (the model comes from /opt/ml/model), but SageMaker Serverless
+            # Inference does not offer network isolation and refuses the model (docs/aws.md).
+            enable_network_isolation=not spec.serverless,
             tags=c.tags,
             opts=child(self),
         )
@@ -88,8 +96,12 @@ class ServingEndpoint(pulumi.ComponentResource):
             endpoint_name=args.endpoint,
             endpoint_config_name=self.config.name,
             deployment_config=self._deployment(args),
-            # Keep the autoscaled instance count across updates (see the module docstring).
+            # Keep the autoscaled instance count across updates (see the module docstring), and only it:
+            # the new config's capture settings and weight must reach the live endpoint.
             retain_all_variant_properties=not spec.serverless,
+            exclude_retained_variant_properties=None if spec.serverless else [
+                aws_native.sagemaker.EndpointVariantPropertyArgs(variant_property_type=kind)
+                for kind in NOT_RETAINED],
             tags=[aws_native.TagArgs(key=k, value=v) for k, v in sorted(c.tags.items())],
             opts=child(self, pulumi.ResourceOptions(depends_on=args.after)),
         )
@@ -99,20 +111,20 @@ class ServingEndpoint(pulumi.ComponentResource):
         self.register_outputs({"endpoint_name": self.endpoint_name})
 
     @staticmethod
-    def _variant(spec: DeploymentSpec, model: pulumi.Output[str]
+    def _variant(spec: AwsDeploymentSpec, model: pulumi.Output[str]
                  ) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
         if spec.serverless:
             return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
                 variant_name=VARIANT, model_name=model, initial_variant_weight=1,
                 serverless_config=aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
-                    memory_size_in_mb=spec.aws.serverless_memory_mb,
-                    max_concurrency=spec.aws.serverless_max_concurrency))
+                    memory_size_in_mb=spec.section.serverless_memory_mb,
+                    max_concurrency=spec.section.serverless_max_concurrency))
         return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
             variant_name=VARIANT, model_name=model, initial_variant_weight=1,
             instance_type=spec.instance_type,
             initial_instance_count=spec.scaling.min_instances,
-            container_startup_health_check_timeout_in_seconds=spec.aws.startup_timeout_seconds,
-            model_data_download_timeout_in_seconds=spec.aws.startup_timeout_seconds)
+            container_startup_health_check_timeout_in_seconds=spec.section.startup_timeout_seconds,
+            model_data_download_timeout_in_seconds=spec.section.startup_timeout_seconds)
 
     @staticmethod
     def _capture(args: ServingEndpointArgs) -> aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs | None:
@@ -140,7 +152,7 @@ class ServingEndpoint(pulumi.ComponentResource):
             canary_size=size if rollout.strategy == "canary" else None,
             linear_step_size=size if rollout.strategy == "linear" else None,
         )
-        timeout = rollout_seconds(rollout, args.spec.aws.startup_timeout_seconds)
+        timeout = rollout_seconds(rollout, args.spec.section.startup_timeout_seconds)
         rollback = (aws_native.sagemaker.EndpointAutoRollbackConfigArgs(
             alarms=[aws_native.sagemaker.EndpointAlarmArgs(alarm_name=n) for n in args.rollback_alarms])
             if rollout.rollback_on_alarms else None)
@@ -153,7 +165,7 @@ class ServingEndpoint(pulumi.ComponentResource):
             auto_rollback_configuration=rollback,
         )
 
-    def _autoscaling(self, name: str, spec: DeploymentSpec) -> None:
+    def _autoscaling(self, name: str, spec: AwsDeploymentSpec) -> None:
         target = aws.appautoscaling.Target(
             f"{name}-scaling-target",
             service_namespace="sagemaker",

@@ -14,8 +14,10 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws import policies
-from infra.aws.common import AwsCommon, child, json_document
-from infra.aws.names import Layout, ecr_repository_arn
+from infra.aws.common import AwsCommon, json_document
+from infra.aws.names import ecr_repository_arn
+from infra.components import child
+from infra.layout import Layout
 from infra.spec import Batch
 
 
@@ -28,6 +30,7 @@ class IdentityArgs:
     key_arn: pulumi.Output[str]
     repository_arn: pulumi.Output[str]
     capture: bool
+    rollback_alarms: list[str]  # names; empty when rollouts do not roll back on alarms
     batch: Batch
     pipeline_name: str
     analyzer_image: str | None  # Model Monitor's image; None: no monitoring role
@@ -50,7 +53,8 @@ class Identity(pulumi.ComponentResource):
         batch = (args.batch.input_prefix, args.batch.output_prefix) if args.batch.enabled else None
 
         def execution(s: policies.Scope, repository_arn: str) -> str:
-            return json_document(policies.execution_policy(s, repository_arn, capture=args.capture, batch=batch))
+            return json_document(policies.execution_policy(s, repository_arn, capture=args.capture, batch=batch,
+                                                           rollback_alarms=args.rollback_alarms))
 
         self.execution_role = self._role(f"{name}-execution", "sagemaker.amazonaws.com", None,
                                          pulumi.Output.all(scope, args.repository_arn).apply(lambda v: execution(*v)),

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.common import AwsCommon, child
+from infra.aws.common import AwsCommon
 from infra.aws.monitor_baseline import CONSTRAINTS, PREPROCESSOR, STATISTICS
-from infra.aws.names import DATA_METRICS_NAMESPACE, Layout
+from infra.aws.names import DATA_METRICS_NAMESPACE
+from infra.components import child
+from infra.layout import Layout
 
 PROCESSING_INPUT = "/opt/ml/processing/input/endpoint"
 PROCESSING_OUTPUT = "/opt/ml/processing/output"

@@ -9,8 +9,6 @@ config) are left to Pulumi's auto-naming.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 VARIANT = "AllTraffic"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
@@ -52,8 +50,17 @@ def endpoint_log_group(endpoint: str) -> str:
     return f"/aws/sagemaker/Endpoints/{endpoint}"
 
 
-def autoscaling_resource_id(endpoint: str, variant: str = VARIANT) -> str:
-    return f"endpoint/{endpoint}/variant/{variant}"
+def error_rate_alarm(endpoint: str) -> str:
+    return f"{endpoint}-5xx-error-rate"
+
+
+def latency_alarm(endpoint: str) -> str:
+    return f"{endpoint}-p99-model-latency"
+
+
+def rollback_alarms(endpoint: str) -> list[str]:
+    """The alarms a rollout watches (alarms.py creates them; the execution role must read them)."""
+    return [error_rate_alarm(endpoint), latency_alarm(endpoint)]
 
 
 def model_monitor_image(region: str) -> str | None:
@@ -72,40 +79,3 @@ def ecr_repository_arn(image: str, partition_name: str) -> str:
     if ":" in repository.rsplit("/", 1)[-1]:
         repository = repository.rsplit(":", 1)[0]
     return f"arn:{partition_name}:ecr:{region}:{account}:repository/{repository}"
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Key prefixes in the artifact bucket. Model files are content-addressed: a version is immutable."""
-
-    name: str  # deployment name
-    model: str  # bundle name
-    archive_sha256: str
-
-    @property
-    def model_prefix(self) -> str:
-        return f"models/{self.model}/"
-
-    @property
-    def version_prefix(self) -> str:
-        return f"{self.model_prefix}{self.archive_sha256}/"
-
-    @property
-    def archive_key(self) -> str:
-        return f"{self.version_prefix}model.tar.gz"
-
-    @property
-    def metrics_key(self) -> str:
-        return f"{self.version_prefix}metrics.json"
-
-    @property
-    def baseline_prefix(self) -> str:
-        return f"monitoring/{self.name}/baseline/{self.archive_sha256}/"
-
-    @property
-    def capture_prefix(self) -> str:
-        return f"datacapture/{self.name}/"
-
-    @property
-    def reports_prefix(self) -> str:
-        return f"monitoring-reports/{self.name}/"

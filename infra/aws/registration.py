@@ -19,10 +19,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from infra.aws.common import AwsCommon, child
+from infra.aws.common import AwsCommon
 from infra.aws.monitor_baseline import CONSTRAINTS, STATISTICS
+from infra.aws.spec import ApprovalStatus
+from infra.components import child
 from infra.protection import model_version, store_of_record
-from infra.spec import ApprovalStatus
 from model.bundle import Bundle
 
 CONTENT_TYPES = ["application/json", "text/csv"]

@@ -11,9 +11,10 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws import policies
-from infra.aws.common import AwsCommon, child, json_document
+from infra.aws.common import AwsCommon, json_document
 from infra.aws.names import ecr_repository_arn
 from infra.built_image import BuiltImage
+from infra.components import child
 from infra.protection import store_of_record
 
 

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, cast
 
 import yaml
 from pulumi import FileAsset
 
-from infra.offline.recording import Registration
+from infra import clouds
+from infra.offline.recording import DYNAMIC, Registration
 from infra.offline.runner import Recording
 
-DYNAMIC = "pulumi-python:dynamic:Resource"
-MASKED: dict[tuple[str, str], str] = {
+MASKED: dict[tuple[str, str], str] = {  # every cloud's; a cloud adds its own (Cloud.masked)
     (DYNAMIC, "__provider"): "<infra.built_image.ImageBuildProvider, serialized with dill>",
     (DYNAMIC, "source_hash"): "<sha256 of the build context: container/ and model/ sources, build arguments>",
     (DYNAMIC, "base_image"): "<$MODELSTAGE_BASE_IMAGE, else python:3.11-slim-bookworm>",
-    (DYNAMIC, "password"): "<secret: ECR authorization token>",
+    (DYNAMIC, "password"): "<secret: registry credential>",
 }
 LARGE = 4000  # longer inline contents are summarized by size and digest
 
@@ -59,15 +60,15 @@ def _value(value: Any, replacements: dict[str, str]) -> Any:
     return value
 
 
-def _inputs(r: Registration, replacements: dict[str, str]) -> dict[str, Any]:
+def _inputs(r: Registration, replacements: dict[str, str], masks: Mapping[tuple[str, str], str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in sorted(r.inputs.items()):
-        masked = MASKED.get((r.typ, key))
+        masked = masks.get((r.typ, key))
         out[key] = masked if masked is not None else _value(value, replacements)
     return out
 
 
-def _resource(r: Registration, replacements: dict[str, str]) -> str:
+def _resource(r: Registration, replacements: dict[str, str], masks: Mapping[tuple[str, str], str]) -> str:
     lines = [f"{r.typ} {r.name}"]
     if r.parent:
         lines.append(f"  parent: {_urn_label(r.parent)}")
@@ -76,7 +77,7 @@ def _resource(r: Registration, replacements: dict[str, str]) -> str:
     options = [name for name, on in (("protect", r.protect), ("retain_on_delete", r.retain_on_delete)) if on]
     if options:
         lines.append(f"  options: {', '.join(options)}")
-    inputs = _inputs(r, replacements)
+    inputs = _inputs(r, replacements, masks)
     if inputs:
         body = yaml.safe_dump(inputs, sort_keys=True, default_flow_style=False, width=110, allow_unicode=True)
         lines.append("  inputs:")
@@ -86,6 +87,7 @@ def _resource(r: Registration, replacements: dict[str, str]) -> str:
 
 def render(recording: Recording, replacements: dict[str, str] | None = None) -> str:
     reps = replacements or {}
+    masks = {**MASKED, **(clouds.get(recording.cloud).masked if recording.cloud in clouds.names() else {})}
     resources = sorted(recording.resources, key=lambda r: (r.urn.split("::")[2].split("$")[-1], r.name))
     head = [
         f"# Plan of stack {recording.stack}: what the program declares, rendered offline under mocks.",
@@ -95,4 +97,4 @@ def render(recording: Recording, replacements: dict[str, str] | None = None) -> 
         *(f"  {k}: {_value(v, reps)}" for k, v in sorted(recording.outputs.items())),
         "",
     ]
-    return "\n".join(head) + "\n" + "\n\n".join(_resource(r, reps) for r in resources) + "\n"
+    return "\n".join(head) + "\n" + "\n\n".join(_resource(r, reps, masks) for r in resources) + "\n"

@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.stack import Stack
 
+from infra import clouds
 from infra.offline.recording import RecordingMocks, RecordingMonitor, Registration
 
 PROJECT = "modelstage"
@@ -28,6 +29,7 @@ PROGRAM = Path(__file__).resolve().parents[1] / "__main__.py"
 @dataclass
 class Recording:
     stack: str
+    cloud: str  # the stack's modelstage:cloud
     resources: list[Registration]
     outputs: dict[str, Any]
     calls: list[str]
@@ -41,9 +43,6 @@ class Recording:
             names = [r.name for r in self.of_type(typ)]
             raise AssertionError(f"expected one {typ}{' named ' + name if name else ''}, found {names}")
         return found[0]
-
-    def by_urn(self, urn: str) -> Registration:
-        return next(r for r in self.resources if r.urn == urn)
 
 
 def _run(fn: Any) -> None:
@@ -74,7 +73,8 @@ def run_program(config: Mapping[str, str], *, stack: str, program: Path = PROGRA
     Raises what the program raises (a pulumi.RunError for a bad spec or bundle)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    mocks = RecordingMocks(region=config.get(f"{PROJECT}:region", "eu-west-1"))
+    name = config.get(f"{PROJECT}:cloud", "")
+    mocks = RecordingMocks(config.get(f"{PROJECT}:region", ""), clouds.get(name) if name in clouds.names() else None)
     monitor = RecordingMonitor(mocks)
     try:
         pulumi.runtime.reset_options()  # a new root stack; the last one's futures live on a closed loop
@@ -85,7 +85,8 @@ def run_program(config: Mapping[str, str], *, stack: str, program: Path = PROGRA
         root = pulumi.runtime.get_root_resource()
         if isinstance(root, Stack):
             _run(lambda: pulumi.Output.all(**root.outputs).apply(outputs.update))
-        return Recording(stack=stack, resources=list(monitor.registrations), outputs=outputs, calls=mocks.calls)
+        return Recording(stack=stack, cloud=name, resources=list(monitor.registrations), outputs=outputs,
+                         calls=mocks.calls)
     finally:
         pulumi.runtime.set_all_config({})
         pulumi.runtime.reset_options()

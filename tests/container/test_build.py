@@ -15,17 +15,10 @@ import docker
 import docker.errors
 import pytest
 
-from container.build import (
-    BaseImageError,
-    BuildError,
-    BuildResult,
-    EngineUnavailableError,
-    PushError,
-    build_image,
-    connect,
-    push_image,
-    push_image_detailed,
-)
+from container.build_errors import BaseImageError, BuildError, EngineUnavailableError, PushError
+from container.engine_client import connect
+from container.image_build import BuildResult, build_image
+from container.image_push import push_image, push_image_detailed
 from tests.container.conftest import copy_sources
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -196,7 +189,7 @@ def test_no_engine_says_how_to_start_one(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_build_args_are_json_stable() -> None:
     # content_hash feeds build args through json with sorted keys: dict order must not matter.
-    from container.build import content_hash
+    from container.build_context import content_hash
 
     a = content_hash({"x": b"1"}, {"A": "1", "B": "2"}, "sha256:base")
     b = content_hash({"x": b"1"}, json.loads('{"B": "2", "A": "1"}'), "sha256:base")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from container.build import source_revision, source_url
+from container.source_labels import source_revision, source_url
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from container.build import build_image
+from container.image_build import build_image
 from container.local import request
 from container.local_cloud import RunningCloud, start_cloud
 from model.bundle import Bundle

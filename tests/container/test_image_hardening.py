@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from container.build import build_image
+from container.image_build import build_image
 from container.local import free_port
 from container.local_cloud import RunningCloud, start_cloud
 from container.runtime import privileges
@@ -27,7 +27,7 @@ from container.runtime.privileges import PrivilegeError, Target, drop_privileges
 from model.bundle import Bundle
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVING = f"{privileges.SERVING_UID}:{privileges.SERVING_GID}"
+SERVING = "10001:10001"  # the image's serving user (container/Dockerfile)
 CODE_TREES = ("/opt/venv", "/opt/modelstage")
 
 

@@ -12,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import docker
 import pytest
 
-from container.build import PushError, build_image, push_image
+from container.build_errors import PushError
+from container.image_build import build_image
+from container.image_push import push_image
 from container.local import LocalRunError, free_port
 from container.local_cloud import start_cloud
 from model.bundle import Bundle

@@ -15,8 +15,13 @@ from typing import Any
 
 import dill
 import pytest
+from pulumi.dynamic import ResourceProvider
 from pulumi.dynamic.dynamic import serialize_provider
 
+import container.build
+import container.image_build
+import container.image_push
+from container.image_build import BuildResult
 from infra.built_image import CONTENT_KEYS, ImageBuildProvider, resolve_base_image, source_hash
 from tests.infra.conftest import ROOT
 
@@ -42,6 +47,97 @@ def test_the_provider_serializes_without_clients_or_credentials() -> None:
     assert "token" not in blob and len(blob) < 20_000
     restored = dill.loads(__import__("base64").b64decode(blob))
     assert restored.diff("id", OLD, OLD).changes is False
+
+
+# ---------------------------------------------------------------- what preview and up call on the provider
+
+BUILD_FUNCTIONS = ((container.image_build, "build_image"), (container.image_push, "push_image"),
+                   (container.image_push, "push_image_detailed"), (container.build, "build_and_maybe_push"))
+PROPS = {k: v for k, v in OLD.items() if k != "image_ref"}
+DIGEST = "sha256:" + "1" * 64
+
+
+@pytest.fixture
+def refuse_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every function that builds or pushes raises: a preview path that calls one fails the test."""
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the provider built or pushed outside create/update")
+
+    for module, name in BUILD_FUNCTIONS:
+        monkeypatch.setattr(module, name, refuse)
+
+
+def _providers() -> list[ResourceProvider]:
+    """The provider as the program makes it, and as the engine runs it (restored from the state)."""
+    restored = dill.loads(__import__("base64").b64decode(serialize_provider(ImageBuildProvider())))
+    return [ImageBuildProvider(), restored]
+
+
+@pytest.mark.usefixtures("refuse_builds")
+def test_the_refusal_is_armed() -> None:
+    # Without this the tests below could pass with a monkeypatch the provider never sees.
+    for provider in _providers():
+        with pytest.raises(AssertionError, match="outside create/update"):
+            provider.create(PROPS)
+
+
+@pytest.mark.usefixtures("refuse_builds")
+def test_preview_checks_and_diffs_without_building_or_pushing() -> None:
+    news = {**PROPS, "password": "token-2"}
+    for provider in _providers():
+        for olds in ({}, OLD):  # a new resource, then an existing one
+            checked = provider.check(olds, news)  # ImageBuildProvider inherits ResourceProvider.check
+            assert checked.inputs == news and not checked.failures
+        assert provider.diff("id", OLD, news).changes is False
+        assert provider.diff("id", OLD, {**news, "source_hash": "b" * 64}).changes is True
+        assert provider.read("id", OLD).outs == OLD  # refresh reads the state, builds nothing
+
+
+Calls = list[tuple[str, tuple[object, ...], dict[str, object]]]
+
+
+@pytest.fixture
+def fake_builds(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """build_image and push_image record their arguments and answer as a build and a push would."""
+    calls: Calls = []
+
+    def build_image(*args: object, **kwargs: object) -> BuildResult:
+        calls.append(("build", args, kwargs))
+        return BuildResult("sha256:" + "9" * 64, "modelstage-runtime:0123456789abcdef", "c" * 64, built=True)
+
+    def push_image(*args: object, **kwargs: object) -> str:
+        calls.append(("push", args, kwargs))
+        return f"{args[1]}@{DIGEST}"
+
+    monkeypatch.setattr(container.image_build, "build_image", build_image)
+    monkeypatch.setattr(container.image_push, "push_image", push_image)
+    return calls
+
+
+def _assert_built_and_pushed(calls: Calls, props: dict[str, Any], outs: dict[str, Any]) -> None:
+    auth = {"username": props["username"], "password": props["password"], "serveraddress": props["registry"]}
+    assert calls == [
+        ("build", (), {"base_image": props["base_image"], "runtime_extras": props["runtime_extras"]}),
+        ("push", ("modelstage-runtime:0123456789abcdef", props["repository"]), {"auth_config": auth}),
+    ]
+    assert outs["image_ref"] == f"{props['repository']}@{DIGEST}" and outs["digest"] == DIGEST
+    assert (outs["tag"], outs["content_hash"]) == ("modelstage-runtime:0123456789abcdef", "c" * 64)
+    assert "password" not in outs and "username" not in outs
+
+
+def test_create_builds_and_pushes_the_given_inputs(fake_builds: Calls) -> None:
+    props = {**PROPS, "runtime_extras": "skops", "base_image": "modelstage/base:bookworm"}
+    created = ImageBuildProvider().create(props)
+    assert created.outs is not None and created.id == created.outs["image_ref"]
+    _assert_built_and_pushed(fake_builds, props, created.outs)
+
+
+def test_update_builds_and_pushes_the_new_inputs(fake_builds: Calls) -> None:
+    news = {**PROPS, "repository": "127.0.0.1:5000/y", "password": "token-2"}
+    updated = ImageBuildProvider().update("id", OLD, news)
+    assert updated.outs is not None
+    _assert_built_and_pushed(fake_builds, news, updated.outs)
 
 
 def _copy_sources(dest: Path) -> Path:
@@ -72,7 +168,8 @@ def _registry() -> str:
 
 
 def _engine_or_skip() -> Any:
-    from container.build import EngineUnavailableError, connect
+    from container.build_errors import EngineUnavailableError
+    from container.engine_client import connect
 
     reason = None
     try:

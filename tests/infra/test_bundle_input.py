@@ -14,7 +14,8 @@ from infra.spec import parse_spec
 from model.bundle import Bundle
 from tests.infra.conftest import ROOT
 
-DEV = {"environment": "dev", "region": "eu-west-1"}
+DEV = {"cloud": "aws", "environment": "dev", "region": "eu-west-1"}
+NAME_MAX = 36  # AWS's (infra/aws/spec.py)
 
 
 def test_the_project_root_is_found_from_any_directory_below_it() -> None:
@@ -29,13 +30,13 @@ def test_a_relative_bundle_path_is_read_from_the_project_root(bundle: Bundle, tm
 
 
 def test_the_deployment_name_is_the_bundle_and_environment_unless_configured(bundle: Bundle) -> None:
-    assert deployment_name(parse_spec(DEV), bundle) == "house-prices-dev"
-    assert deployment_name(parse_spec({**DEV, "name": "pricing"}), bundle) == "pricing"
+    assert deployment_name(parse_spec(DEV), bundle, NAME_MAX) == "house-prices-dev"
+    assert deployment_name(parse_spec({**DEV, "name": "pricing"}), bundle, NAME_MAX) == "pricing"
 
 
 def test_a_bundle_name_that_cannot_name_resources_asks_for_a_name(bundle: Bundle) -> None:
     long = dataclasses.replace(bundle, manifest={**bundle.manifest, "name": "house-prices-for-the-whole-country"})
     with pytest.raises(SpecError) as err:
-        deployment_name(parse_spec(DEV), long)
+        deployment_name(parse_spec(DEV), long, NAME_MAX)
     assert "'house-prices-for-the-whole-country-dev'" in str(err.value)
     assert "set modelstage:name to lowercase letters, digits and single hyphens, at most 36" in str(err.value)

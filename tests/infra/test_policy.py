@@ -20,6 +20,7 @@ from pulumi_policy import (
 from infra.offline.recording import Registration
 from infra.offline.runner import Recording
 from policy.modelstage_rules import RESOURCE_RULES, STACK_RULES
+from tests.infra.conftest import Run
 
 Violation = tuple[str, str, str]  # rule, resource name, message
 
@@ -101,7 +102,9 @@ def test_a_bucket_without_its_guards_is_caught(mutable: Recording) -> None:
     caught = [(rule, name, m.split(": ", 1)[1]) for rule, name, m in violations(mutable)]
     assert ("s3-buckets-guarded", "house-prices-prod-bucket-scratch",
             "no BucketPublicAccessBlock (CKV2_AWS_6)") in caught
-    assert len([c for c in caught if c[1].endswith("-scratch")]) == 5
+    assert len([c for c in caught if c[1].endswith("-scratch") and c[0] == "s3-buckets-guarded"]) == 5
+    # Registered at the top of the stack, it would use the default provider, not the deployment's region.
+    assert ("one-deployment-root", "house-prices-prod-bucket-scratch") in [(r, n) for r, n, _ in caught]
 
 
 def test_mutable_tags_and_unrotated_keys_are_caught(mutable: Recording) -> None:
@@ -110,3 +113,12 @@ def test_mutable_tags_and_unrotated_keys_are_caught(mutable: Recording) -> None:
     _inputs(mutable, "aws:sagemaker/model:Model")["enableNetworkIsolation"] = False
     assert sorted(rule for rule, _, _ in violations(mutable)) == [
         "ecr-immutable-scanned-encrypted", "kms-key-rotates", "sagemaker-model-isolated"]
+
+
+def test_a_serverless_model_may_run_without_isolation_but_an_instance_model_may_not(run_stack: Run) -> None:
+    """SageMaker Serverless Inference offers no network isolation; instance endpoints must have it."""
+    serverless = run_stack("aws-dev", endpointKind="serverless", dataCapturePercent="0")
+    assert violations(serverless) == []
+    realtime = copy.deepcopy(run_stack("aws-dev"))
+    realtime.one("aws:sagemaker/model:Model").inputs["enableNetworkIsolation"] = False
+    assert [rule for rule, _, _ in violations(realtime)] == ["sagemaker-model-isolated"]

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from infra.offline.stack_config import load_stack_config, schema_errors, stack_names
+from infra.pulumi_yaml import every_key, render
 from infra.spec import parse_spec
-from infra.spec_keys import KEYS
+from infra.spec_keys import Key
 from tests.infra.conftest import AWS_STACKS, ROOT
 
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
@@ -24,14 +25,21 @@ def test_project_runs_infra_with_the_project_virtualenv() -> None:
                                   "options": {"toolchain": "pip", "virtualenv": ".venv", "typechecker": "pyright"}}
 
 
-def test_typed_config_mirrors_the_key_table() -> None:
+def test_the_typed_config_is_generated_from_the_key_tables() -> None:
+    text = (ROOT / "Pulumi.yaml").read_text()
+    assert render(text) == text, "Pulumi.yaml is stale: python -m infra.pulumi_yaml --write"
+
+
+def test_the_generated_config_reads_back_as_the_key_tables() -> None:
     declared = PROJECT["config"]
-    assert list(declared) == [k.name for k in KEYS]
-    for key in KEYS:
+    keys = every_key()
+    assert list(declared) == [k.name for k in keys]
+    for key in keys:
         decl = declared[key.name]
-        assert decl["type"] == key.type and decl["description"] == key.description, key.name
+        assert decl["type"] == key.type and decl["description"].startswith(key.description.rstrip(".")), key.name
         assert decl.get("default") == key.default, key.name
         assert ("default" in decl) == (key.default is not None), key.name
+    assert declared["cloud"]["description"].endswith(": aws.")  # the registered clouds
 
 
 def test_infra_modules_do_not_shadow_top_level_packages() -> None:
@@ -64,6 +72,17 @@ def test_dev_and_prod_differ_where_a_team_would_want_them_to() -> None:
     assert not dev.protected and prod.protected
 
 
+def test_a_changed_key_table_makes_the_committed_file_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    import infra.pulumi_yaml
+
+    text = (ROOT / "Pulumi.yaml").read_text()
+    changed = [*infra.pulumi_yaml.KEYS[:-1], Key("protected", "boolean", True, "Changed.")]
+    monkeypatch.setattr(infra.pulumi_yaml, "KEYS", tuple(changed))
+    assert render(text) != text
+    assert yaml.safe_load(render(text))["config"]["protected"] == {
+        "type": "boolean", "description": "Changed.", "default": True}
+
+
 def test_stack_values_override_project_defaults() -> None:
     config = load_stack_config(ROOT, "aws-dev")
     assert config["modelstage:environment"] == "dev"
@@ -83,6 +102,7 @@ def test_schema_check_rejects_wrong_types_missing_and_undeclared_keys(project_co
         "modelstage:environment": "dev", "modelstage:minInstances": "three", "modelstage:protected": "yes",
         "modelstage:maxInstnaces": 3}}))
     assert schema_errors(project_copy, "bad") == [
+        "modelstage:cloud: required (Pulumi.yaml gives no default) but the stack does not set it",
         "modelstage:minInstances: expected integer, got str 'three'",
         "modelstage:protected: expected boolean, got str 'yes'",
         "modelstage:region: required (Pulumi.yaml gives no default) but the stack does not set it",

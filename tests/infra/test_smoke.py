@@ -154,7 +154,8 @@ def test_an_endpoint_the_api_refuses_fails_with_the_apis_reason(refusing_endpoin
     (json.dumps({"endpoint_name": "house-prices-dev"}), "has no 'region' output"),
     ("not json", "not JSON"),
     ("[1, 2]", "expected a JSON object of stack outputs, got list"),
-    (json.dumps({**OUTPUTS, "cloud": "gcp"}), "is on 'gcp'; the smoke test calls SageMaker (aws) endpoints only"),
+    (json.dumps({k: v for k, v in OUTPUTS.items() if k != "cloud"}), "has no 'cloud' output"),
+    (json.dumps({**OUTPUTS, "cloud": "openstack"}), "is on 'openstack', which modelstage cannot call; expected one of"),
 ])
 def test_bad_outputs_fail_before_any_call(tmp_path: Path, bundle: Bundle, content: str, message: str) -> None:
     path = tmp_path / "outputs.json"

@@ -8,7 +8,7 @@ import pytest
 from infra.aws.endpoint import _LOCAL_STORAGE_RE
 from infra.offline.runner import Recording
 from model.bundle import Bundle
-from tests.infra.aws.recorded import ALARM, CONFIG, ENDPOINT, MODEL, name, named
+from tests.infra.aws.recorded import ALARM, CONFIG, ENDPOINT, MODEL, as_list, name, named, statements
 from tests.infra.conftest import Run
 
 TARGET = "aws:appautoscaling/target:Target"
@@ -59,6 +59,16 @@ def test_a_model_update_is_a_new_config_on_the_same_endpoint(recording: Recordin
     assert endpoint["retainAllVariantProperties"] is True
 
 
+def test_an_update_keeps_only_the_instance_count_so_capture_changes_reach_the_endpoint(
+        recording: Recording) -> None:
+    """UpdateEndpoint with RetainAllVariantProperties alone keeps the old DataCaptureConfig: every
+    other retainable property (VariantPropertyType in SageMaker's API) must be excluded."""
+    endpoint = named(recording, ENDPOINT, "endpoint").inputs
+    excluded = [p["variantPropertyType"] for p in endpoint["excludeRetainedVariantProperties"]]
+    assert sorted(excluded) == ["DataCaptureConfig", "DesiredWeight"]
+    assert "DesiredInstanceCount" not in excluded  # the one property the flag is for
+
+
 def test_the_model_serves_the_image_by_digest_and_the_bundle_archive(recording: Recording, bundle: Bundle) -> None:
     container = named(recording, MODEL, "model").inputs["primaryContainer"]
     assert container["image"] == recording.outputs["image_digest"]
@@ -94,9 +104,23 @@ def test_serverless_has_no_instances_capture_or_volume_key(run_stack: Run, bundl
     assert "dataCaptureConfig" not in config and "kmsKeyArn" not in config
     assert rec.of_type(TARGET) == [] and rec.of_type(POLICY) == []
     assert rec.one(ENDPOINT).inputs["retainAllVariantProperties"] is False
+    assert "excludeRetainedVariantProperties" not in rec.one(ENDPOINT).inputs
+    # Serverless Inference offers no network isolation and refuses a model that asks for it.
+    assert rec.one(MODEL).inputs["enableNetworkIsolation"] is False
     assert rec.one(MODEL).inputs["primaryContainer"]["environment"] == {
         "MODELSTAGE_WORKERS": "1", "MODELSTAGE_BUNDLE_SHA256": bundle.archive_sha256(),
         "MODELSTAGE_BUNDLE_MANIFEST_SHA256": bundle.manifest_sha256()}
+
+
+def test_the_execution_role_may_read_exactly_the_rollback_alarms(recording: Recording) -> None:
+    """Deployment guardrails: the execution role needs cloudwatch:DescribeAlarms on the auto-rollback
+    alarms, or a blue/green rollout cannot read them and never rolls back."""
+    endpoint = named(recording, ENDPOINT, "endpoint").inputs
+    rollback = [a["alarmName"] for a in endpoint["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
+    statement = statements(recording, "execution")["ReadRollbackAlarms"]
+    assert as_list(statement["Action"]) == ["cloudwatch:DescribeAlarms"]
+    assert as_list(statement["Resource"]) == [
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm}" for alarm in rollback]
 
 
 def test_rollback_can_be_turned_off_and_linear_steps_are_sized(run_stack: Run) -> None:
@@ -104,6 +128,7 @@ def test_rollback_can_be_turned_off_and_linear_steps_are_sized(run_stack: Run) -
                     minInstances="2", maxInstances="4")
     config = rec.one(ENDPOINT).inputs["deploymentConfig"]
     assert "autoRollbackConfiguration" not in config
+    assert "ReadRollbackAlarms" not in statements(rec, "execution")  # nothing to read
     assert config["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]["linearStepSize"] == {
         "type": "CAPACITY_PERCENT", "value": 20}
 

@@ -149,11 +149,11 @@ def test_the_baseline_files_are_json_where_model_monitor_expects_json(bundle: Bu
 
 
 def test_a_region_without_a_known_analyzer_image_needs_one_configured() -> None:
-    config = {"environment": "dev", "region": "ap-southeast-3", "dataCapturePercent": "10",
+    config = {"cloud": "aws", "environment": "dev", "region": "ap-southeast-3", "dataCapturePercent": "10",
               "monitorSchedule": "cron(0 * ? * * *)"}
     with pytest.raises(SpecError) as err:
         analyzer_image(parse_spec(config))
     assert "no Model Monitor image is known for ap-southeast-3; set modelstage:awsModelMonitorImage" in str(err.value)
     own = "111122223333.dkr.ecr.ap-southeast-3.amazonaws.com/sagemaker-model-monitor-analyzer"
     assert analyzer_image(parse_spec({**config, "awsModelMonitorImage": own})) == own
-    assert analyzer_image(parse_spec({"environment": "dev", "region": "ap-southeast-3"})) is None
+    assert analyzer_image(parse_spec({"cloud": "aws", "environment": "dev", "region": "ap-southeast-3"})) is None

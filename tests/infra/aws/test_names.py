@@ -30,11 +30,3 @@ def test_the_model_monitor_image_is_known_per_region() -> None:
     assert names.model_monitor_image("us-east-1") == (
         "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer")
     assert names.model_monitor_image("xx-nowhere-1") is None
-
-
-def test_the_layout_is_content_addressed() -> None:
-    layout = names.Layout(name="hp-dev", model="house-prices", archive_sha256="f" * 64)
-    assert layout.archive_key == f"models/house-prices/{'f' * 64}/model.tar.gz"
-    assert layout.baseline_prefix == f"monitoring/hp-dev/baseline/{'f' * 64}/"
-    assert (layout.capture_prefix, layout.reports_prefix) == ("datacapture/hp-dev/", "monitoring-reports/hp-dev/")
-    assert names.autoscaling_resource_id("hp-dev") == "endpoint/hp-dev/variant/AllTraffic"
