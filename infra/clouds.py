@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 S = TypeVar("S")
 
 # modelstage:cloud value -> the module that defines CLOUD. Adding a cloud adds one line here.
-PACKAGES: dict[str, str] = {"aws": "infra.aws.cloud"}
+PACKAGES: dict[str, str] = {"aws": "infra.aws.cloud", "gcp": "infra.gcp.cloud"}
 _registered: dict[str, Cloud[Any]] = {}  # clouds added at run time (tests)
 
 
@@ -67,11 +67,14 @@ class Cloud(Protocol[S]):
         """Declare every resource of the deployment (inside `pulumi up`) and return the common outputs."""
         ...
 
-    def invoker(self, outputs: Mapping[str, Any], *, timeout_s: float,
+    def invoker(self, outputs: Mapping[str, Any], *, output_name: str, timeout_s: float,
                 endpoint_url: str | None) -> Callable[[bytes], bytes]:
-        """A client of the live endpoint the stack outputs name: JSON body in, the answer's body out,
-        each call bounded by `timeout_s`. A call raises SmokeFailed when the endpoint refuses or does
-        not answer. `endpoint_url` points the cloud's API elsewhere (tests, private endpoints)."""
+        """A client of the live endpoint the stack outputs name: the bundle's sample request in
+        (`{"input": row}`), the answer out as `{"<output_name>": number}`, each call bounded by
+        `timeout_s`. A cloud whose predict API has its own envelope wraps the request and unwraps a
+        single prediction; anything else is passed on as received, for the check to name. A call
+        raises SmokeFailed when the endpoint refuses or does not answer. `endpoint_url` points the
+        cloud's API elsewhere (tests, private endpoints)."""
         ...
 
     def mock_resource(self, typ: str, name: str, inputs: Mapping[str, Any], region: str

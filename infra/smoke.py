@@ -148,7 +148,7 @@ def run_smoke(stack: str, *, outputs_file: Path | None, bundle_dir: Path, max_la
     output_name = bundle.schema.output.name
     body = json.dumps(bundle.sample_request).encode()
     timeout = timeout_s if timeout_s is not None else min(max(2 * max_latency_ms / 1000, 2.0), 70.0)
-    send = clouds.get(name).invoker(outputs, timeout_s=timeout, endpoint_url=endpoint_url)
+    send = clouds.get(name).invoker(outputs, output_name=output_name, timeout_s=timeout, endpoint_url=endpoint_url)
     check_answer(send(body), output_name)  # warm-up: a cold start is not judged as latency
     started = time.perf_counter()
     payload = send(body)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
-from policy import aws_rules, shared_rules
+from policy import aws_rules, gcp_rules, shared_rules
 from policy.common import ResourceRule, StackRule
 
-CLOUD_RULES = (aws_rules,)
+CLOUD_RULES = (aws_rules, gcp_rules)
 
 RESOURCE_RULES: dict[str, ResourceRule] = {**shared_rules.RESOURCE_RULES}
 STACK_RULES: dict[str, StackRule] = {**shared_rules.STACK_RULES}

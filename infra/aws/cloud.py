@@ -32,7 +32,7 @@ class Aws:
 
         return ModelDeployment(name, ModelDeploymentArgs(spec=spec, bundle=bundle)).outputs
 
-    def invoker(self, outputs: Mapping[str, Any], *, timeout_s: float,
+    def invoker(self, outputs: Mapping[str, Any], *, output_name: str, timeout_s: float,
                 endpoint_url: str | None) -> Callable[[bytes], bytes]:
         from infra.aws.smoke import invoker
 

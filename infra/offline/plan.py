@@ -28,6 +28,7 @@ MASKED: dict[tuple[str, str], str] = {  # every cloud's; a cloud adds its own (C
     (DYNAMIC, "base_image"): "<$MODELSTAGE_BASE_IMAGE, else python:3.11-slim-bookworm>",
     (DYNAMIC, "password"): "<secret: registry credential>",
 }
+DYNAMIC_PREFIX = "pulumi-python:dynamic"  # dynamic resources: pulumi-python:dynamic[/<module>]:<name>
 LARGE = 4000  # longer inline contents are summarized by size and digest
 
 
@@ -64,6 +65,8 @@ def _inputs(r: Registration, replacements: dict[str, str], masks: Mapping[tuple[
     out: dict[str, Any] = {}
     for key, value in sorted(r.inputs.items()):
         masked = masks.get((r.typ, key))
+        if masked is None and key == "__provider" and r.typ.startswith(DYNAMIC_PREFIX):
+            masked = "<the resource's dynamic provider, serialized with dill>"
         out[key] = masked if masked is not None else _value(value, replacements)
     return out
 

@@ -14,6 +14,7 @@ from model.bundle import Bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 AWS_STACKS = ("aws-dev", "aws-prod")
+GCP_STACKS = ("gcp-dev", "gcp-prod")
 
 Run = Callable[..., Recording]
 
@@ -45,6 +46,17 @@ def recording(request: pytest.FixtureRequest, recordings: Mapping[str, Recording
     return recordings[str(request.param)]
 
 
+@pytest.fixture(scope="session")
+def gcp_recordings(run_stack: Run) -> Mapping[str, Recording]:
+    return {stack: run_stack(stack) for stack in GCP_STACKS}
+
+
+@pytest.fixture(params=GCP_STACKS)
+def gcp_recording(request: pytest.FixtureRequest, gcp_recordings: Mapping[str, Recording]) -> Recording:
+    return gcp_recordings[str(request.param)]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # pulumi_aws warns about its own deprecated resource classes when its modules are imported.
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_aws.*")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_gcp.*")

@@ -122,3 +122,33 @@ def test_a_serverless_model_may_run_without_isolation_but_an_instance_model_may_
     realtime = copy.deepcopy(run_stack("aws-dev"))
     realtime.one("aws:sagemaker/model:Model").inputs["enableNetworkIsolation"] = False
     assert [rule for rule, _, _ in violations(realtime)] == ["sagemaker-model-isolated"]
+
+
+def test_both_gcp_stacks_pass_every_rule(gcp_recording: Recording) -> None:
+    assert violations(gcp_recording) == []
+
+
+def test_a_public_unversioned_bucket_and_broad_grants_are_caught_on_gcp(gcp_recordings: dict[str, Recording]) -> None:
+    rec = copy.deepcopy(gcp_recordings["gcp-prod"])
+    bucket = rec.one("gcp:storage/bucket:Bucket").inputs
+    bucket["publicAccessPrevention"] = "inherited"
+    bucket["versioning"] = {"enabled": False}
+    rec.one("gcp:kms/cryptoKey:CryptoKey").inputs["rotationPeriod"] = "31536000s"
+    grant = rec.one("gcp:serviceaccount/iAMMember:IAMMember")
+    project_grant = copy.deepcopy(rec.of_type("gcp:projects/iAMMember:IAMMember")[0])
+    project_grant.inputs.update(role="roles/iam.serviceAccountUser")
+    project_grant.name += "-broad"
+    rec.resources.append(project_grant)
+    grant.inputs.update(role="roles/editor", member="allUsers")
+    messages = sorted((rule, m.split(" (")[0]) for rule, _, m in violations(rec))
+    broad = project_grant.inputs["member"]
+    assert messages == [
+        ("gcp-iam-least-privilege", "roles/editor is a primitive role; grant a predefined or custom role on the "
+                                    "resource"),
+        ("gcp-iam-least-privilege", "roles/editor is granted to allUsers: nothing of a deployment is public"),
+        ("gcp-iam-least-privilege", f"roles/iam.serviceAccountUser on the project lets {broad} "
+                                    "act as every service account; grant it on one service account"),
+        ("gcp-kms-key-rotates", "the key must rotate at least every 90 days"),
+        ("gcs-bucket-private", "public access prevention must be enforced"),
+        ("gcs-bucket-private", "versioning must be enabled"),
+    ]

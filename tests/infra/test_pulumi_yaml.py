@@ -12,7 +12,7 @@ from infra.offline.stack_config import load_stack_config, schema_errors, stack_n
 from infra.pulumi_yaml import every_key, render
 from infra.spec import parse_spec
 from infra.spec_keys import Key
-from tests.infra.conftest import AWS_STACKS, ROOT
+from tests.infra.conftest import AWS_STACKS, GCP_STACKS, ROOT
 
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 
@@ -39,7 +39,7 @@ def test_the_generated_config_reads_back_as_the_key_tables() -> None:
         assert decl["type"] == key.type and decl["description"].startswith(key.description.rstrip(".")), key.name
         assert decl.get("default") == key.default, key.name
         assert ("default" in decl) == (key.default is not None), key.name
-    assert declared["cloud"]["description"].endswith(": aws.")  # the registered clouds
+    assert declared["cloud"]["description"].endswith(": aws, gcp.")  # the registered clouds
 
 
 def test_infra_modules_do_not_shadow_top_level_packages() -> None:
@@ -49,14 +49,14 @@ def test_infra_modules_do_not_shadow_top_level_packages() -> None:
     assert not top & shadowing
 
 
-@pytest.mark.parametrize("stack", AWS_STACKS)
+@pytest.mark.parametrize("stack", (*AWS_STACKS, *GCP_STACKS))
 def test_stack_files_pass_the_typed_config_check_and_the_spec(stack: str) -> None:
     assert stack in stack_names(ROOT)
     assert schema_errors(ROOT, stack) == []
     config = load_stack_config(ROOT, stack)
     assert all(isinstance(v, str) for v in config.values())  # as the CLI passes them
     s = parse_spec(config)
-    assert s.cloud == "aws" and s.bundle_path == "out/bundle"
+    assert s.cloud == stack.split("-")[0] and s.bundle_path == "out/bundle"
     assert s.protected is (s.environment == "prod")
 
 

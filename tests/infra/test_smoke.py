@@ -233,3 +233,4 @@ def test_the_budget_and_bundle_default_to_what_the_stack_declares(tmp_path: Path
     assert dev.bundle_path == root / "out" / "bundle"
     assert stack_defaults("aws-dev", tmp_path) == FALLBACK  # not a project folder
     assert stack_defaults("no-such-stack", root) == FALLBACK
+

@@ -47,7 +47,7 @@ class Lab:
     def deploy(self, name: str, spec: DeploymentSpec[LabSpec], bundle: Bundle) -> StackOutputs:
         raise NotImplementedError("not deployed in these tests")
 
-    def invoker(self, outputs: Mapping[str, Any], *, timeout_s: float,
+    def invoker(self, outputs: Mapping[str, Any], *, output_name: str, timeout_s: float,
                 endpoint_url: str | None) -> Callable[[bytes], bytes]:
         raise NotImplementedError("not called in these tests")
 
@@ -121,7 +121,7 @@ def test_the_deployment_name_limit_is_the_clouds() -> None:
 
 SHARED_BAD = [
     ({"cloud": "openstack"},
-     "modelstage:cloud: 'openstack' is not a cloud modelstage can deploy to; expected one of aws, lab"),
+     "modelstage:cloud: 'openstack' is not a cloud modelstage can deploy to; expected one of aws, gcp, lab"),
     ({"cloud": None}, "modelstage:cloud: required but not set"),
     ({"environment": None}, "modelstage:environment: required but not set"),
     ({"environment": "qa"}, "expected one of dev, staging, prod"),

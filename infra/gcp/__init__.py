@@ -1,0 +1,1 @@
+"""The GCP Vertex AI deployment."""
