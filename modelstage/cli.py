@@ -157,12 +157,13 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(handler=cmd_local)
 
     s = sub.add_parser("smoke", help="invoke a deployed stack's endpoint with the bundle's sample request")
-    s.add_argument("stack", help="stack name, e.g. aws-dev")
+    s.add_argument("stack", help="stack name, e.g. aws-dev or gcp-dev (the cloud comes from its outputs)")
     s.add_argument("--outputs", type=Path, help="stack outputs as JSON (default: `pulumi stack output --json`)")
     s.add_argument("--bundle", type=Path, help="the deployed bundle (default: the stack's modelstage:bundlePath)")
     s.add_argument("--max-latency-ms", type=float,
                    help="latency budget (default: the stack's modelstage:alarmLatencyP99Ms, else 2000)")
-    s.add_argument("--endpoint-url", help="override the SageMaker runtime endpoint URL (tests, VPC endpoints)")
+    s.add_argument("--endpoint-url", help="override the cloud API's URL: the SageMaker runtime, or the Vertex AI "
+                                          "host (tests, private endpoints)")
     s.set_defaults(handler=cmd_smoke)
 
     s = sub.add_parser("drift", help="compare a CSV of recent inputs with the bundle's baseline (PSI)")

@@ -46,7 +46,9 @@ class Gcp:
         return offline.mock_call(token, args, region)
 
     def constraint_checks(self, region: str) -> list[ConstraintCheck]:
-        return []  # the aiplatform protos and GCP's resource schemas: not plugged in yet (docs/gcp.md)
+        from infra.gcp.constraints import gcp_checks  # aiplatform protos, API discovery documents, IAM roles
+
+        return gcp_checks(region)
 
 
 CLOUD = Gcp()

@@ -1,7 +1,7 @@
 """The whole GCP Vertex AI deployment of one bundle: every concern's component, built in order.
 
 services -> store -> image -> identity -> registration -> alarms -> endpoint (+ deployed model)
--> batch scoring. The project and region live in the spec only: an explicit pulumi-gcp provider
+-> drift monitor -> batch scoring. The project and region live in the spec only: an explicit pulumi-gcp provider
 takes them from there, so the stack file needs no `gcp:` provider keys.
 """
 
@@ -20,6 +20,7 @@ from infra.gcp.alarms import EndpointAlarms, EndpointAlarmsArgs
 from infra.gcp.artifact_store import ArtifactStore, ArtifactStoreArgs
 from infra.gcp.batch import BatchScoring, BatchScoringArgs
 from infra.gcp.common import GcpCommon
+from infra.gcp.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.gcp.endpoint import ServingEndpoint, ServingEndpointArgs
 from infra.gcp.identity import Identity, IdentityArgs
 from infra.gcp.registration import ModelRegistration, ModelRegistrationArgs
@@ -80,6 +81,15 @@ class ModelDeployment(pulumi.ComponentResource):
             common=c, spec=spec, endpoint_id=endpoint_id, key_name=store.key_name,
             model_version=registration.model.versioned_name, serving_account=identity.serving.email,
             after=[*after, identity]), comp)
+        hours = section.monitor_interval_hours
+        if hours is not None:
+            DriftMonitor(name, DriftMonitorArgs(
+                common=c, layout=layout, bucket=store.bucket.name, endpoint=endpoint.endpoint.id,
+                deployed_model_id=endpoint.deployment.deployed_model_id,
+                features=[f.name for f in bundle.schema.features],
+                drift_threshold=spec.monitoring.drift_threshold_percent / 100, interval_hours=hours,
+                sample_rate=spec.monitoring.data_capture_percent / 100, alert_email=section.alarm_email,
+                log_ttl_days=spec.retention.capture_days), comp)
         if spec.batch.enabled and identity.scheduler is not None:
             BatchScoring(name, BatchScoringArgs(
                 common=c, batch=spec.batch, model_version=registration.model.versioned_name,

@@ -25,9 +25,10 @@ _LABEL_BAD = re.compile(r"[^a-z0-9_-]")
 
 
 def endpoint_id(project: str, region: str, name: str) -> str:
-    """A stable 10-digit id without a leading zero (Vertex: numeric, at most 10 digits)."""
+    """A stable 9-digit id without a leading zero. CreateEndpointRequest.endpoint_id: an id starting
+    with a digit "may be up to 9 characters" (pulumi-gcp's docs say 10; the API's own text wins)."""
     digest = int(hashlib.sha256(f"{project}/{region}/{name}".encode()).hexdigest(), 16)
-    return str(1_000_000_000 + digest % 9_000_000_000)
+    return str(100_000_000 + digest % 900_000_000)
 
 
 def location(project: str, region: str) -> str:

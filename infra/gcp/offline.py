@@ -56,6 +56,10 @@ def _vertex(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         return {"model_name": model, "version_id": "1", "versioned_name": f"{model}@1"}
     if typ == f"{VERTEX}Deployment":
         return {"deployed_model_id": "1000000000000000001"}
+    if typ == f"{VERTEX}MonitoringJob":
+        endpoint = str(inputs.get("endpoint", "projects/p/locations/r/endpoints/e"))
+        location = endpoint.split("/endpoints/")[0]
+        return {"job_name": f"{location}/modelDeploymentMonitoringJobs/1000000000000000002"}
     return {}
 
 

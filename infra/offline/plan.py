@@ -29,6 +29,7 @@ MASKED: dict[tuple[str, str], str] = {  # every cloud's; a cloud adds its own (C
     (DYNAMIC, "password"): "<secret: registry credential>",
 }
 DYNAMIC_PREFIX = "pulumi-python:dynamic"  # dynamic resources: pulumi-python:dynamic[/<module>]:<name>
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi's marker of a secret value on the wire
 LARGE = 4000  # longer inline contents are summarized by size and digest
 
 
@@ -44,6 +45,8 @@ def _value(value: Any, replacements: dict[str, str]) -> Any:
         for old, new in replacements.items():
             path = path.replace(old, new)
         return f"file:{path}"
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return "[secret]"  # as `pulumi preview` shows a secret input (pulumi-gcp marks object contents so)
     if isinstance(value, dict):
         mapping = cast(dict[Any, Any], value)
         return {str(k): _value(v, replacements) for k, v in sorted(mapping.items())}

@@ -244,3 +244,28 @@ def test_create_pushes_by_digest_an_unchanged_update_pushes_nothing_and_a_change
 
     for digest in (outs["digest"], rebuilt.outs["digest"]):  # leave the registry clean
         assert _manifest_status(repository, digest, method="DELETE") == 202
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_an_artifact_registry_shaped_repository_is_pushed_by_digest(registry_repository: tuple[Any, str]) -> None:
+    """GCP's repositories are REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE: three path levels, pushed
+    with `oauth2accesstoken` and the provider's token (infra/gcp/serving_image.py); the local registry
+    stands in for Artifact Registry."""
+    api, flat = registry_repository
+    host, name = flat.split("/", 1)
+    repository = f"{host}/my-ml-dev/{name}/modelstage-runtime"
+    base_image = resolve_base_image()
+    props = {"source_hash": source_hash(base_image, ""), "repository": repository, "base_image": base_image,
+             "runtime_extras": "", "registry": _registry(), "username": "oauth2accesstoken", "password": "token"}
+    outs = ImageBuildProvider().create(props).outs or {}
+    try:
+        assert outs["image_ref"].startswith(f"{repository}@sha256:")
+        assert _manifest_status(repository, outs["digest"]) == 200
+    finally:
+        if outs:
+            _manifest_status(repository, outs["digest"], method="DELETE")
+        for image in api.images(name=repository):
+            for tag in image.get("RepoTags") or []:
+                if tag.startswith(repository + ":"):
+                    api.remove_image(tag)

@@ -86,6 +86,7 @@ def test_plans_hold_no_machine_dependent_or_secret_values(stack: str, every_reco
     assert "mock-password" not in text and "mock-access-token" not in text
     assert "file:out/bundle/model.tar.gz" in text
     assert "gASV" not in text  # no dill-pickled provider (its bytes change with the code's layout)
+    assert "4dabf18193072939515e22adb298388d" not in text  # secrets shown as [secret], never their value
     assert f"{len(every_recording[stack].resources)} resources" in text
 
 

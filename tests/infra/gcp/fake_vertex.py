@@ -5,7 +5,10 @@ unknown fields rejected (a field the API does not have fails the test), the bear
 test's credential carries, and operations finish only when polled (on `/ui/` or `/v1/`), so the client's own
 polling runs. Service rules that matter to the providers are modelled: a deployed model version cannot be
 deleted, traffic must add up to 100 and name only deployed models, the only version cannot be deleted by
-`deleteVersion`. `failures` injects faults per route; `violations` collects what the fake refused.
+`deleteVersion`; a monitoring job needs an existing endpoint whose deployed models it names, an endpoint
+has at most one (409), only the API's updatable fields may be in an update mask, and with
+`pause_before_delete` a running job refuses deletion until paused. `failures` injects faults per route;
+`violations` collects what the fake refused.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ from google.protobuf import empty_pb2, json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 
+_MDM = r"projects/[^/]+/locations/[^/]+/modelDeploymentMonitoringJobs"
+# UpdateModelDeploymentMonitoringJobRequest.update_mask's "Updatable fields" (the objective's nested paths aside).
+_MDM_UPDATABLE = frozenset({
+    "display_name", "model_deployment_monitoring_schedule_config", "model_monitoring_alert_config",
+    "logging_sampling_strategy", "labels", "log_ttl", "enable_monitoring_pipeline_logs",
+    "model_deployment_monitoring_objective_configs"})
 STATUS = {400: "FAILED_PRECONDITION", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
           429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
 
@@ -78,6 +87,9 @@ class FakeVertex:
     metrics: dict[str, list[float]] = field(default_factory=dict)  # latency (p99 ms) / failed / total
     metric_queries: list[str] = field(default_factory=list)
     traffic_history: list[tuple[str, dict[str, int], list[str]]] = field(default_factory=list)
+    monitoring_jobs: dict[str, v1.ModelDeploymentMonitoringJob] = field(default_factory=dict)
+    monitoring_updates: list[list[str]] = field(default_factory=list)  # the update mask of every job update
+    pause_before_delete: bool = False  # a service that refuses to delete a running monitoring job
     _next_version: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -173,6 +185,12 @@ class FakeVertex:
             ("POST", r"(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+):deployModel", self._deploy),
             ("POST", r"(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+):undeployModel", self._undeploy),
             ("POST", r"(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+):mutateDeployedModel", self._mutate),
+            ("POST", r"(projects/[^/]+/locations/[^/]+)/modelDeploymentMonitoringJobs", self._create_monitoring_job),
+            ("GET", r"(projects/[^/]+/locations/[^/]+)/modelDeploymentMonitoringJobs", self._list_monitoring_jobs),
+            ("GET", rf"({_MDM}/[^/:]+)", self._get_monitoring_job),
+            ("PATCH", rf"({_MDM}/[^/:]+)", self._update_monitoring_job),
+            ("DELETE", rf"({_MDM}/[^/:]+)", self._delete_monitoring_job),
+            ("POST", rf"({_MDM}/[^/:]+):pause", self._pause_monitoring_job),
         ]
         for verb, pattern, fn in routes:
             hit = re.fullmatch(pattern, name)
@@ -420,6 +438,105 @@ class FakeVertex:
             res.autoscaling_metric_specs.extend(new.autoscaling_metric_specs)
 
         return self._op(name, v1.MutateDeployedModelResponse(deployed_model=target), apply, fault)
+
+    # -- model deployment monitoring jobs ---------------------------------------------------------------
+    def _monitoring_job(self, name: str) -> v1.ModelDeploymentMonitoringJob:
+        if name not in self.monitoring_jobs:
+            raise HttpError(404, f"model deployment monitoring job {name} not found")
+        return self.monitoring_jobs[name]
+
+    def _valid_objectives(self, job: v1.ModelDeploymentMonitoringJob) -> None:
+        endpoint = self._endpoint(job.endpoint)
+        ids = {d.id for d in endpoint.deployed_models}
+        if not job.model_deployment_monitoring_objective_configs:
+            raise HttpError(400, "model_deployment_monitoring_objective_configs is required", "INVALID_ARGUMENT")
+        for config in job.model_deployment_monitoring_objective_configs:
+            if config.deployed_model_id not in ids:
+                raise HttpError(400, f"deployed model {config.deployed_model_id!r} is not deployed to "
+                                     f"{job.endpoint}", "INVALID_ARGUMENT")
+
+    def _create_monitoring_job(self, parent: str, body: bytes, **_: Any) -> str:
+        job: v1.ModelDeploymentMonitoringJob = self._parse(body, v1.ModelDeploymentMonitoringJob)
+        if job.name or job.state or job.create_time:
+            self.violations.append(f"create of a monitoring job sets output-only fields: {job.name!r} {job.state}")
+        for required in ("display_name", "endpoint"):
+            if not getattr(job, required):
+                raise HttpError(400, f"{required} is required", "INVALID_ARGUMENT")
+        if not job.endpoint.startswith(parent + "/endpoints/"):
+            raise HttpError(400, f"endpoint {job.endpoint} is not in {parent}", "INVALID_ARGUMENT")
+        self._valid_objectives(job)
+        if not job.model_deployment_monitoring_schedule_config.monitor_interval:
+            raise HttpError(400, "model_deployment_monitoring_schedule_config.monitor_interval is required",
+                            "INVALID_ARGUMENT")
+        if "logging_sampling_strategy" not in job:
+            raise HttpError(400, "logging_sampling_strategy is required", "INVALID_ARGUMENT")
+        taken = [j.name for j in self.monitoring_jobs.values() if j.endpoint == job.endpoint]
+        if taken:
+            raise HttpError(409, f"endpoint {job.endpoint} is already monitored by {taken[0]}")
+        job.name = f"{parent}/modelDeploymentMonitoringJobs/{next(self._ids)}"
+        job.state = v1.JobState.JOB_STATE_RUNNING
+        job.create_time = job.update_time = _now()
+        self.monitoring_jobs[job.name] = job
+        return v1.ModelDeploymentMonitoringJob.to_json(job)
+
+    def _list_monitoring_jobs(self, parent: str, query: dict[str, list[str]], **_: Any) -> str:
+        found = [j for name, j in self.monitoring_jobs.items() if name.startswith(parent + "/")]
+        for flt in query.get("filter", []):
+            m = re.fullmatch(r'display_name="((?:[^"\\]|\\.)*)"', flt)
+            if not m:
+                raise HttpError(400, f"unsupported filter {flt}", "INVALID_ARGUMENT")
+            wanted = json.loads(f'"{m.group(1)}"')
+            found = [j for j in found if j.display_name == wanted]
+        response = v1.ListModelDeploymentMonitoringJobsResponse(model_deployment_monitoring_jobs=found)
+        return v1.ListModelDeploymentMonitoringJobsResponse.to_json(response)
+
+    def _get_monitoring_job(self, name: str, **_: Any) -> str:
+        return v1.ModelDeploymentMonitoringJob.to_json(self._monitoring_job(name))
+
+    def _update_monitoring_job(self, name: str, query: dict[str, list[str]], body: bytes, fault: str | None,
+                               **_: Any) -> str:
+        patch: v1.ModelDeploymentMonitoringJob = self._parse(body, v1.ModelDeploymentMonitoringJob)
+        job = self._monitoring_job(name)
+        if patch.name and patch.name != name:
+            raise HttpError(400, f"the body names {patch.name}, the path {name}", "INVALID_ARGUMENT")
+        paths = [re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), p)
+                 for p in ",".join(query.get("updateMask", [])).split(",") if p]
+        self.monitoring_updates.append(paths)
+        if not paths:
+            raise HttpError(400, "update_mask is required", "INVALID_ARGUMENT")
+        if set(paths) - _MDM_UPDATABLE:
+            raise HttpError(400, f"fields {sorted(set(paths) - _MDM_UPDATABLE)} cannot be updated",
+                            "INVALID_ARGUMENT")
+        if "model_deployment_monitoring_objective_configs" in paths:
+            self._valid_objectives(v1.ModelDeploymentMonitoringJob(
+                endpoint=job.endpoint,
+                model_deployment_monitoring_objective_configs=patch.model_deployment_monitoring_objective_configs))
+        updated = v1.ModelDeploymentMonitoringJob(job)
+        for path in paths:
+            if path in patch:
+                setattr(updated, path, getattr(patch, path))
+            else:
+                delattr(updated, path)  # in the mask but not in the body: cleared
+        updated.update_time = _now()
+
+        def apply() -> None:
+            self.monitoring_jobs[name] = updated
+
+        return self._op(name, updated, apply, fault)
+
+    def _delete_monitoring_job(self, name: str, fault: str | None, **_: Any) -> str:
+        job = self._monitoring_job(name)
+        if self.pause_before_delete and job.state == v1.JobState.JOB_STATE_RUNNING:
+            raise HttpError(400, f"monitoring job {name} is running; pause it first", "FAILED_PRECONDITION")
+        return self._op(name, None, lambda: self.monitoring_jobs.pop(name, None), fault)
+
+    def _pause_monitoring_job(self, name: str, body: bytes, **_: Any) -> str:
+        req: v1.PauseModelDeploymentMonitoringJobRequest = self._parse(
+            body, v1.PauseModelDeploymentMonitoringJobRequest)
+        if req.name:
+            self.violations.append("pause with a body (the request body must be empty)")
+        self._monitoring_job(name).state = v1.JobState.JOB_STATE_PAUSED
+        return "{}"
 
 
 class _Handler(BaseHTTPRequestHandler):

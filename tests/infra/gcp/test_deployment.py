@@ -44,7 +44,7 @@ def test_outputs_have_the_shape_every_cloud_exports(gcp_recording: Recording) ->
     out = gcp_recording.outputs
     project = {"gcp-dev": "my-ml-dev", "gcp-prod": "my-ml-prod"}[gcp_recording.stack]
     endpoint_id = out["endpoint_id"]
-    assert endpoint_id.isdigit() and len(endpoint_id) == 10 and not endpoint_id.startswith("0")
+    assert endpoint_id.isdigit() and len(endpoint_id) == 9 and not endpoint_id.startswith("0")
     assert out["endpoint_name"] == f"projects/{project}/locations/europe-west4/endpoints/{endpoint_id}"
     assert out["invoke_url"] == (f"https://europe-west4-aiplatform.googleapis.com/v1/projects/{project}/locations/"
                                  f"europe-west4/endpoints/{endpoint_id}:predict")
@@ -209,6 +209,29 @@ def test_the_model_version_is_deployed_on_the_endpoint_with_the_stacks_rollout(g
     assert deployment["cpu_target"] == (50 if prod else 60)
     assert (deployment["rollout"], deployment["step_percent"], deployment["bake_seconds"]) == (
         ("canary", 25, 600.0) if prod else ("all-at-once", 10, 180.0))
+
+
+def test_prod_monitors_drift_on_the_deployed_model_and_dev_does_not(gcp_recordings: dict[str, Recording],
+                                                                    bundle: Bundle) -> None:
+    assert gcp_recordings["gcp-dev"].of_type("pulumi-python:dynamic/vertex:MonitoringJob") == []
+    rec = gcp_recordings["gcp-prod"]
+    job = rec.one("pulumi-python:dynamic/vertex:MonitoringJob").inputs
+    deployment = rec.one("pulumi-python:dynamic/vertex:Deployment")
+    assert job["endpoint"] == rec.outputs["endpoint_name"]
+    assert job["deployed_model_id"] == "1000000000000000001"  # the deployment's output (mocked)
+    assert any(deployment.urn in urns for urns in rec.one("pulumi-python:dynamic/vertex:MonitoringJob")
+               .property_dependencies.values())
+    assert job["feature_names"] == [f.name for f in bundle.schema.features]
+    assert (job["drift_threshold"], job["monitor_interval_hours"], job["sample_rate"]) == (0.1, 6, 0.2)
+    assert job["alert_emails"] == ["ml-oncall@example.com"] and job["log_ttl_days"] == 90
+    schema = next(r for r in rec.of_type("gcp:storage/bucketObject:BucketObject")
+                  if r.inputs["name"].endswith("instance_schema.yaml"))
+    assert job["analysis_instance_schema_uri"].endswith("/" + schema.inputs["name"])
+    import yaml
+
+    content = schema.inputs["content"]  # pulumi-gcp marks object contents secret
+    parsed = yaml.safe_load(content["value"] if isinstance(content, dict) else content)
+    assert parsed["type"] == "object" and set(parsed["properties"]) == set(job["feature_names"])
 
 
 @pytest.mark.parametrize("stack", GCP_STACKS)
