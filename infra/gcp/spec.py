@@ -117,13 +117,14 @@ def parse_section(r: ConfigReader, spec: DeploymentSpec[None]) -> GcpSpec:
     email = r.optional("gcpAlarmEmail")
     r.check("gcpAlarmEmail", email is None or EMAIL_RE.fullmatch(email) is not None,
             f"{email!r} is not an e-mail address")
-    r.check("protected", not spec.protected or r.boolean("gcpCustomerKey") or spec.environment != "prod",
+    customer_key = r.boolean("gcpCustomerKey")
+    r.check("gcpCustomerKey", spec.environment != "prod" or customer_key,
             "a prod stack on GCP must set gcpCustomerKey: true, so its model, captures and endpoint are "
             "encrypted with a key the stack controls")
     return GcpSpec(
         project=project,
         alarm_email=email,
-        customer_key=r.boolean("gcpCustomerKey"),
+        customer_key=customer_key,
         autoscaling_cpu_percent=r.integer("gcpAutoscalingCpuPercent", 1, 100),
         deploy_timeout_seconds=r.integer("gcpDeployTimeoutSeconds", 300, 7200),
         monitor_interval_hours=hours,

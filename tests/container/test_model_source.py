@@ -3,7 +3,6 @@ real GCS emulator (gcp-storage-emulator on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tarfile
@@ -17,26 +16,13 @@ from container.runtime.model_source import resolve_model_dir
 from container.runtime.settings import Settings, SettingsError
 from model.bundle import ARCHIVE, Bundle, load_bundle
 from model.errors import BundleError
+from tests.gcs import gcs_emulator
 
 
 @pytest.fixture(scope="module")
 def gcs() -> Iterator[str]:
-    from gcp_storage_emulator.server import create_server
-
-    port = free_port()
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    host = f"http://127.0.0.1:{port}"
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = host
-    try:
+    with gcs_emulator() as host:
         yield host
-    finally:
-        server.stop()
-        if old is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = old
 
 
 def _upload(bundle: Bundle, bucket_name: str, prefix: str, names: list[str]) -> None:

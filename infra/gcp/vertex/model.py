@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from infra.gcp.names import label_value
 from infra.gcp.vertex.clients import Vertex, VertexConflict, VertexError, VertexNotFound, VertexSettings
 
 CONTENT_LABEL = "modelstage_content"
@@ -39,11 +39,6 @@ OUTPUT_KEYS = ("model_name", "version_id", "versioned_name")
 # Vertex's alias for the version used when none is named. Each upload takes it (as the SDK's
 # is_default_version=True does), so the version being replaced is never the default one when it is deleted.
 _RESERVED_ALIAS = "default"
-
-
-def label_value(value: object) -> str:
-    """A value Vertex accepts as a label (lowercase letters, digits, `_`, `-`; at most 63 chars): `0.93` -> `0_93`."""
-    return re.sub(r"[^a-z0-9_-]", "_", str(value).lower())[:63]
 
 
 def content_key(props: Mapping[str, Any]) -> str:
@@ -65,7 +60,7 @@ def normalize(props: Mapping[str, Any]) -> dict[str, Any]:
         "predict_route": str(props.get("predict_route") or "/predict"),
         "health_route": str(props.get("health_route") or "/health"),
         "env": {str(k): str(v) for k, v in sorted(env.items())},
-        "labels": {str(k): label_value(v) for k, v in sorted(labels.items()) if k != CONTENT_LABEL},
+        "labels": {str(k): label_value(str(v)) for k, v in sorted(labels.items()) if k != CONTENT_LABEL},
         "version_aliases": sorted({str(a) for a in aliases} - {_RESERVED_ALIAS}),
     }
 

@@ -6,7 +6,6 @@ replaced by the storage client, because no provider plugin runs here."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from container.local import ServerProcess, free_port, request
 from infra.offline.runner import Recording
 from model.bundle import Bundle
+from tests.gcs import gcs_emulator
 
 BUCKET = "gcp:storage/bucket:Bucket"
 OBJECT = "gcp:storage/bucketObject:BucketObject"
@@ -23,22 +23,8 @@ MODEL = "pulumi-python:dynamic/vertex:Model"
 
 @pytest.fixture(scope="module")
 def gcs() -> Iterator[str]:
-    from gcp_storage_emulator.server import create_server
-
-    port = free_port()
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    host = f"http://127.0.0.1:{port}"
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = host
-    try:
+    with gcs_emulator() as host:
         yield host
-    finally:
-        server.stop()
-        if old is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = old
 
 
 def _upload_as_recorded(rec: Recording, bundle: Bundle) -> str:

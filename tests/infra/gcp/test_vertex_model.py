@@ -13,8 +13,9 @@ import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
+from infra.gcp.names import label_value
 from infra.gcp.vertex.clients import VertexError, VertexSettings, VertexTimeout, redact
-from infra.gcp.vertex.model import CONTENT_LABEL, OUTPUT_KEYS, VertexModelProvider, content_key, label_value
+from infra.gcp.vertex.model import CONTENT_LABEL, OUTPUT_KEYS, VertexModelProvider, content_key
 from tests.infra.gcp.conftest import PROJECT, REGION, TOKEN
 from tests.infra.gcp.fake_vertex import FakeVertex
 
