@@ -58,6 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip-split", action="store_true",
                    help="skip the two reference apps that split the cost in model and request path")
     p.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
+    p.add_argument("--capture", action="store_true",
+                   help="also run modelstage (1 worker, 1-row, concurrency 8) with capture off and at 100%%, "
+                        "twice each in the order off, on, on, off, and print the ratio (target: >= 90%%)")
     return p.parse_args(argv)
 
 
@@ -105,21 +108,24 @@ class Bench:
             return report.Row(name, 1, 1, 8, result, cpu)
 
     def modelstage(self, workers: int, bundle_dir: Path, loads: list[tuple[int, bytes]],
-                   concurrency: list[int]) -> tuple[list[report.Row], dict[str, Any]]:
+                   concurrency: list[int], extra_env: dict[str, str] | None = None,
+                   label: str = "modelstage") -> tuple[list[report.Row], dict[str, Any]]:
         port = servers.free_port()
         env = {**os.environ, "MODEL_DIR": str(bundle_dir), "MODELSTAGE_HOST": "127.0.0.1",
                "PORT": str(port), "MODELSTAGE_WORKERS": str(workers), "MODELSTAGE_LOG_LEVEL": "warning"}
+        env.pop("MODELSTAGE_CAPTURE_DIR", None)
+        env.update(extra_env or {})
         rows: list[report.Row] = []
         cmd = [sys.executable, "-m", "container.runtime"]
-        with servers.running(f"modelstage-{workers}w", cmd, env, port, self.workdir, cwd=ROOT) as server:
+        with servers.running(f"{label}-{workers}w", cmd, env, port, self.workdir, cwd=ROOT) as server:
             ready = servers.wait_ready(server, "/ping", timeout_s=120)
             url, pid = server.base + "/invocations", server.proc.pid
             check_answer(url, SEED_BODY, "price")
             self.measure(pid, url, SEED_BODY, 8, self.args.warmup)
             for n, body in loads:
                 for c in concurrency:
-                    say(f"modelstage {workers} worker(s): {n}-row requests, concurrency {c}")
-                    rows.append(report.Row("modelstage", workers, n, c,
+                    say(f"{label} {workers} worker(s): {n}-row requests, concurrency {c}")
+                    rows.append(report.Row(label, workers, n, c,
                                            *self.measure(pid, url, body, c, self.args.duration)))
             rss = servers.peak_rss(pid)
         note = ""
@@ -129,6 +135,37 @@ class Bench:
             say("WARNING: " + note)
         return rows, {"workers": workers, "ready_s": ready, "processes": len(rss),
                       "rss_bytes": sum(rss.values()), "rss_by_pid": rss, "note": note}
+
+
+    def capture(self, bundle_dir: Path) -> tuple[list[report.Row], report.Target]:
+        """--capture: 1 worker, 1-row, concurrency 8, capture off and at 100%, in the order off, on, on, off
+        (so a drift of the machine during the run weighs on both sides); the ratio of summed requests."""
+        rows: list[report.Row] = []
+        for i, on in enumerate((False, True, True, False)):
+            env = {"MODELSTAGE_CAPTURE_DIR": str(self.workdir / f"capture-{i}"),
+                   "MODELSTAGE_CAPTURE_PERCENT": "100"} if on else {}
+            found, _ = self.modelstage(1, bundle_dir, [(1, SEED_BODY)], [8], env, "cap-100" if on else "cap-off")
+            rows += found
+        on_rows = [r for r in rows if r.server == "cap-100"]
+        off_rows = [r for r in rows if r.server == "cap-off"]
+        on_rps = sum(r.result.rps for r in on_rows) / len(on_rows)
+        off_rps = sum(r.result.rps for r in off_rows) / len(off_rows)
+        written = sum(_captured_lines(self.workdir / f"capture-{i}") for i in (1, 2))
+        ratio = on_rps / off_rps if off_rps else 0.0
+        say(f"capture at 100%: {on_rps:.0f} req/s vs {off_rps:.0f} off = {ratio:.1%}; {written} records written")
+        cpu = {name: [r.cpu.server_us_per_request(r.result.requests) for r in group if r.cpu]
+               for name, group in (("on", on_rows), ("off", off_rows))}
+        if cpu["on"] and cpu["off"]:  # server CPU per request moves less than req/s when other processes compete
+            on_us, off_us = sum(cpu["on"]) / len(cpu["on"]), sum(cpu["off"]) / len(cpu["off"])
+            say(f"capture at 100%: server CPU {on_us:.1f} us/request vs {off_us:.1f} off "
+                f"(+{on_us - off_us:.1f} us, {off_us / on_us:.1%} of the throughput it predicts)")
+        return rows, report.Target("capture 100% vs off", ">= 90% of capture off (1w, 1 row, c8)",
+                                   f"{on_rps:.0f} / {off_rps:.0f} = {ratio:.1%} ({written} records)",
+                                   ratio >= 0.9)
+
+
+def _captured_lines(directory: Path) -> int:
+    return sum(f.read_bytes().count(b"\n") for f in directory.rglob("*.jsonl"))
 
 
 def bodies(bundle_dir: Path) -> tuple[list[float], list[list[float]], bytes, bytes]:
@@ -222,6 +259,10 @@ def main(argv: list[str]) -> int:
                                                concurrency)
             table += found_rows
             memory.append(mem)
+        capture_target: report.Target | None = None
+        if args.capture:
+            capture_rows, capture_target = bench.capture(bundle_dir)
+            table += capture_rows
         mlflow: dict[str, Any] | None = None
         if not args.skip_mlflow:
             from benchmarks.mlflow_baseline import measure_mlflow
@@ -233,6 +274,8 @@ def main(argv: list[str]) -> int:
 
     rss_one = next((m["rss_bytes"] for m in memory if m["workers"] == 1), None)
     found = report.targets(table, rss_one)
+    if capture_target is not None:
+        found.append(capture_target)
     print_report(bench, timings, table, memory, mlflow, found, before)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     if args.json:

@@ -100,6 +100,13 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return drift(args.bundle, args.data, threshold=args.threshold)
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from modelstage.batch_cmd import batch
+
+    return batch(args.bundle, args.input, args.output, errors=args.errors, input_format=args.format,
+                 output_format=args.output_format, chunk_rows=args.chunk_rows, threads=args.threads)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelstage", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -171,6 +178,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", type=Path, required=True, help="CSV with a header of feature names")
     s.add_argument("--threshold", type=float, default=0.2, help="PSI above which a feature has drifted")
     s.set_defaults(handler=cmd_drift)
+
+    formats = ("csv", "parquet", "jsonl")
+    s = sub.add_parser("batch", help="score a CSV, Parquet or JSON Lines file with a bundle, streamed in chunks")
+    s.add_argument("--bundle", type=Path, required=True)
+    s.add_argument("--input", type=Path, required=True, help="rows to score (a header/columns of feature names)")
+    s.add_argument("--output", type=Path, required=True, help="row number and prediction per scored row")
+    s.add_argument("--errors", type=Path, help="refused rows as JSON Lines (default: OUTPUT.errors.jsonl)")
+    s.add_argument("--chunk-rows", type=_positive_int, default=65_536, help="rows per chunk (default: 65536)")
+    s.add_argument("--threads", type=_positive_int, help="chunks scored at once (default: one per CPU)")
+    s.add_argument("--format", choices=formats, help="the input's format (default: from its suffix)")
+    s.add_argument("--output-format", choices=formats,
+                   help="the output's format (default: from its suffix, else the input's)")
+    s.set_defaults(handler=cmd_batch)
     return p
 
 

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from container.runtime import contracts
+from container.runtime.capture import HEADER as CAPTURE_HEADER
+from container.runtime.capture import Capture
 from container.runtime.codec import CSV, encode_json, media_type
 from container.runtime.metrics import Metrics
 from container.runtime.protocols import Route, build_routes
@@ -51,6 +53,8 @@ class Exchange:
     reserved: int = 0  # body bytes held against the worker's budget
     scoring: bool = False  # counted against the concurrency limit
     done: bool = False
+    client_id: str | None = None  # a valid X-Amzn-SageMaker-Inference-Id (read only while capture is on)
+    capture: tuple[str | None, str | None, bytes] | None = None  # sampled: (client id, event id, body)
 
 
 class ServingApp:
@@ -63,6 +67,11 @@ class ServingApp:
         self.load_before_serving = load_before_serving
         self.routes = build_routes(settings)
         self.metrics = Metrics()
+        # None when MODELSTAGE_CAPTURE_DIR is unset: the request path then does no capture work at all.
+        self.capture: Capture | None = None
+        if settings.capture.directory is not None:
+            self.capture = self.metrics.capture = Capture(settings.capture)
+            self.capture.start()
         self.scorer: Scorer | None = None
         self.executor = ThreadPoolExecutor(self.limits.scoring_threads, thread_name_prefix="scoring")
         self.scoring = 0  # requests admitted to a scoring route and not yet answered
@@ -160,6 +169,8 @@ class ServingApp:
         if scorer is None:
             ex.headers = (_RETRY,)
             return contracts.error("loading", "the model is still loading", "retry once health answers 200")
+        if self.capture is not None:
+            _tag(ex, body, self.capture)
         kind, content_type, accept, default = route.kind, ex.content_type, ex.accept, self.settings.default_accept
         if len(body) > _DECODE_INLINE_BYTES.get(media_type(content_type) or "application/json", 0):
             return lambda: contracts.handle(kind, scorer, body, content_type, accept, default)
@@ -184,12 +195,28 @@ class ServingApp:
         if status is not None:
             self.metrics.observe_request(ex.label, status, time.perf_counter() - ex.started)
 
-    def observe(self, reply: contracts.Reply) -> None:
+    def observe(self, reply: contracts.Reply, ex: Exchange | None = None) -> None:
+        """The reply was written (on the event loop, also for replies computed on the scoring threads)."""
         if reply.predictions:
             self.metrics.observe_predictions(reply.predictions)
+        if ex is not None and ex.capture is not None and reply.status == 200 and self.capture is not None:
+            client_id, event_id, body = ex.capture
+            self.capture.put_nowait(client_id, event_id, ex.content_type, body, reply.content_type, reply.body)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.capture is not None:
+            self.capture.close()  # flushes what is queued, bounded by capture.FLUSH_TIMEOUT_S
+
+
+def _tag(ex: Exchange, body: bytes, capture: Capture) -> None:
+    """Capture is on: give the request its inference id (returned whether or not it is sampled) and
+    decide, per request, whether its reply is recorded."""
+    client_id = ex.client_id
+    event_id = None if client_id is not None else capture.new_id()
+    ex.headers = ((CAPTURE_HEADER, (client_id or event_id or "").encode()),)
+    if capture.sampled():
+        ex.capture = (client_id, event_id, body)
 
 
 def _respond(scorer: Scorer, parsed: contracts.Parsed) -> contracts.Reply:

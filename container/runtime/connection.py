@@ -25,6 +25,7 @@ import httptools
 
 from container.runtime import contracts
 from container.runtime.app import Exchange, ServingApp, Work, too_large
+from container.runtime.capture import CLIENT_HEADER, valid_client_id
 from container.runtime.responses import CONTINUE, encode_response
 
 if TYPE_CHECKING:
@@ -195,6 +196,8 @@ class HttpConnection(asyncio.Protocol):
             length = None
         method = self.parser.get_method().decode("latin-1")
         ex = self._ex = self.app.open(method, _path(self._url), content_type, accept, length)
+        if self.app.capture is not None and ex.scoring:
+            ex.client_id = _client_inference_id(self._headers)
         if ex.reply is not None and (length is None or length > 0):
             self._reject_exchange(ex)  # answer without reading a body nobody will use
             raise _Halt
@@ -267,7 +270,7 @@ class HttpConnection(asyncio.Protocol):
                                              close=last, keep_alive_1_0=request.http_1_0 and not last,
                                              head_only=request.head_only))
         self.app.finish(ex, reply.status)
-        self.app.observe(reply)
+        self.app.observe(reply, ex)
         if last:
             self._close_after_reply()
             return
@@ -376,6 +379,15 @@ def _path(url: bytes) -> str:
             return url.decode("latin-1")
     path = url.split(b"?", 1)[0].decode("latin-1")
     return unquote(path, errors="replace") if "%" in path else path
+
+
+def _client_inference_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """InvokeEndpoint's X-Amzn-SageMaker-Inference-Id, when valid (capture.valid_client_id); else None."""
+    for name, value in headers:
+        if name == CLIENT_HEADER:
+            value = value.strip()
+            return value.decode("ascii") if valid_client_id(value) else None
+    return None
 
 
 def _headers_too_large(limit: int, unit: str) -> contracts.Reply:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -38,6 +39,12 @@ class Histogram:
         return lines
 
 
+class CaptureCounters(Protocol):
+    records: int
+    dropped_queue_full: int
+    dropped_write_error: int
+
+
 class Metrics:
     def __init__(self, prediction_buckets: Sequence[float] = ()) -> None:
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
@@ -46,6 +53,7 @@ class Metrics:
         self.rows = 0
         self.model_loaded = 0
         self.in_flight = 0
+        self.capture: CaptureCounters | None = None  # set when MODELSTAGE_CAPTURE_DIR is
 
     def set_prediction_buckets(self, buckets: Sequence[float]) -> None:
         self.predictions = Histogram(buckets)
@@ -88,5 +96,17 @@ class Metrics:
             "# HELP modelstage_model_loaded 1 once the model is loaded and verified.",
             "# TYPE modelstage_model_loaded gauge",
             f"modelstage_model_loaded {self.model_loaded}",
+        ]
+        capture = self.capture
+        written, full, failed = (capture.records, capture.dropped_queue_full,
+                                 capture.dropped_write_error) if capture is not None else (0, 0, 0)
+        out += [
+            "# HELP modelstage_capture_records_total Captured records written (MODELSTAGE_CAPTURE_DIR).",
+            "# TYPE modelstage_capture_records_total counter",
+            f"modelstage_capture_records_total {written}",
+            "# HELP modelstage_capture_dropped_total Captured records dropped: the queue or the disk was full.",
+            "# TYPE modelstage_capture_dropped_total counter",
+            f'modelstage_capture_dropped_total{{reason="queue_full"}} {full}',
+            f'modelstage_capture_dropped_total{{reason="write_error"}} {failed}',
         ]
         return ("\n".join(out) + "\n").encode()

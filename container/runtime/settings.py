@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from container.runtime.capture import CaptureSettings
 
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"
 AZUREML_MOUNT_ROOT = "/var/azureml-app/azureml-models"
@@ -113,6 +115,7 @@ class Settings:
     listen_fd: int | None  # set by the supervisor for its worker processes: the shared socket
     default_accept: str
     log_level: str
+    capture: CaptureSettings = field(default_factory=CaptureSettings)  # off unless MODELSTAGE_CAPTURE_DIR
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -140,4 +143,19 @@ class Settings:
             listen_fd=_int(env, "MODELSTAGE_LISTEN_FD", 0, 0, 1 << 20) or None,
             default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"),
             log_level=env.get("MODELSTAGE_LOG_LEVEL", env.get("SAGEMAKER_CONTAINER_LOG_LEVEL", "info")).lower(),
+            capture=_capture(env),
         )
+
+
+def _capture(env: Mapping[str, str]) -> CaptureSettings:
+    """MODELSTAGE_CAPTURE_* (README "Capture"); the others are checked even when the directory is unset."""
+    directory = env.get("MODELSTAGE_CAPTURE_DIR", "").strip() or None
+    if directory is not None and not os.path.isabs(directory):
+        raise SettingsError(f"MODELSTAGE_CAPTURE_DIR={directory!r}: expected an absolute path")
+    return CaptureSettings(
+        directory=directory,
+        percent=_int(env, "MODELSTAGE_CAPTURE_PERCENT", 100, 0, 100),
+        queue_records=_int(env, "MODELSTAGE_CAPTURE_QUEUE", 10_000, 1, 10_000_000),
+        max_file_bytes=_int(env, "MODELSTAGE_CAPTURE_MAX_FILE_BYTES", 64 << 20, 4096, 1 << 40),
+        flush_interval=_seconds(env, "MODELSTAGE_CAPTURE_FLUSH_INTERVAL", 0.25, 0.01, 60),
+    )

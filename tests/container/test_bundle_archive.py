@@ -93,7 +93,7 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tar_bomb_is_refused_without_writing_it(bomb: Path, tmp_path: Path) -> None:
     folder = _archive_only(bomb, tmp_path / "m")
     # The kernel kills the child (SIGXFSZ) if it ever writes a file past LIMIT + 1 MiB, so a pass
-    # proves the bound on disk; ru_maxrss shows memory stayed flat too.
+    # proves the bound on disk; the child's peak RSS shows memory stayed flat too.
     script = textwrap.dedent(f"""
         import resource, sys
         resource.setrlimit(resource.RLIMIT_FSIZE, ({LIMIT + (1 << 20)}, {LIMIT + (1 << 20)}))
@@ -105,7 +105,9 @@ def test_tar_bomb_is_refused_without_writing_it(bomb: Path, tmp_path: Path) -> N
                                                  "MODELSTAGE_MAX_BUNDLE_BYTES": "{LIMIT}"}}))
         except BundleError as exc:
             print(exc)
-        print("maxrss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) pytest process.
+        hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+        print("maxrss_kib", int(hwm.split()[1]))
     """)
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -116,7 +118,7 @@ def test_tar_bomb_is_refused_without_writing_it(bomb: Path, tmp_path: Path) -> N
     rss = int(out.stdout.split("maxrss_kib")[1])
     print(f"\ntar bomb: {bomb.stat().st_size} bytes -> {BOMB_BYTES} declared; refused at {LIMIT} bytes in "
           f"{time.monotonic() - t0:.2f} s, child max RSS {rss // 1024} MiB")
-    assert rss < 400 * 1024
+    assert rss < 200 * 1024  # the bomb declares 1 GiB
     assert not list(tmp_path.glob("modelstage-*")), "the partial unpack folder was not removed"
 
 
