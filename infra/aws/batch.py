@@ -22,6 +22,11 @@ from infra.components import child
 from infra.spec import Batch
 
 CSV = "text/csv"
+MAX_PAYLOAD_MB = 6  # the serving image's body limit on the SageMaker route (6 MiB)
+# A MultiRecord mini-batch is up to MaxPayloadInMB of lines; the runtime's online default (10,000 rows
+# a request) would refuse a full one, so the transform job raises it, for its own containers only, to
+# the runtime's ceiling: every mini-batch whose lines average 6.3 bytes or more fits.
+BATCH_MAX_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ def pipeline_definition(batch: Batch, model_name: str, bucket: str, key_arn: str
             "Arguments": {
                 "ModelName": model_name,
                 "BatchStrategy": "MultiRecord",
-                "MaxPayloadInMB": 6,
+                "MaxPayloadInMB": MAX_PAYLOAD_MB,
+                "Environment": {"MODELSTAGE_MAX_ROWS": str(BATCH_MAX_ROWS)},
                 "ModelClientConfig": {"InvocationsTimeoutInSeconds": 60, "InvocationsMaxRetries": 1},
                 "TransformInput": {
                     "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from container.local import ServerProcess, free_port, request
+from infra.aws.batch import BATCH_MAX_ROWS
 from infra.offline.runner import Recording
+from model.bundle import Bundle
 from tests.infra.aws.recorded import ROLE, doc, name, named
 from tests.infra.conftest import Run
 
@@ -56,3 +61,21 @@ def test_no_schedule_means_no_pipeline_and_no_batch_roles(run_stack: Run) -> Non
     assert sorted(r.name for r in rec.of_type(ROLE)) == ["house-prices-dev-execution"]
     sids = [s["Sid"] for s in doc(rec.one("aws:iam/rolePolicy:RolePolicy"), "policy")["Statement"]]
     assert sids and not [sid for sid in sids if "Batch" in sid or "Transform" in sid]
+
+
+def test_the_transform_job_raises_the_row_limit_to_what_a_mini_batch_holds(recording: Recording, bundle: Bundle,
+                                                                           tmp_path: Path) -> None:
+    """A MultiRecord mini-batch is up to MaxPayloadInMB of lines; with the runtime's online default
+    (10,000 rows) a full one would be refused. The recorded Environment, given to the real server,
+    lets a full 6 MB CSV mini-batch through."""
+    args = doc(recording.one(PIPELINE), "pipelineDefinition")["Steps"][0]["Arguments"]
+    environment = args["Environment"]
+    assert environment == {"MODELSTAGE_MAX_ROWS": str(BATCH_MAX_ROWS)}
+    line = b"1200,3,2\n"  # short lines (the other features take their defaults): about 700,000 of them
+    body = line * (args["MaxPayloadInMB"] * 1024 * 1024 // len(line))
+    with ServerProcess(bundle.path, free_port(), env=environment, log_file=tmp_path / "log") as proc:
+        proc.wait_healthy(60)
+        r = request(f"{proc.url}/invocations", body, "text/csv", "text/csv", timeout=120)
+    assert r.status == 200, r.body[:300]
+    assert len(r.body.splitlines()) == len(body) // len(line) > 10_000
+
