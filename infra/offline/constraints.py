@@ -66,6 +66,19 @@ class ConstraintCheck(Protocol):
         ...
 
 
+class WalkedCheck:
+    """A check that finds its violations and its unchecked members in one walk over the recording."""
+
+    def walk(self, recording: Recording) -> tuple[list[Violation], list[Unchecked]]:
+        raise NotImplementedError
+
+    def check(self, recording: Recording) -> list[Violation]:
+        return self.walk(recording)[0]
+
+    def unchecked(self, recording: Recording) -> list[Unchecked]:
+        return sorted(set(self.walk(recording)[1]), key=lambda u: (u.resource_type, u.path))
+
+
 @dataclass
 class CheckResult:
     violations: list[Violation] = field(default_factory=list[Violation])

@@ -29,7 +29,7 @@ import regex
 
 from infra.aws.constraints.api_map import TYPES, Call, TypeMap
 from infra.aws.constraints.names import RealNames, real_names
-from infra.offline.constraints import Unchecked, Violation
+from infra.offline.constraints import Unchecked, Violation, WalkedCheck
 
 if TYPE_CHECKING:
     from infra.offline.runner import Recording
@@ -246,13 +246,13 @@ def _pairs(value: dict[str, Any], member: Any) -> list[dict[str, Any]] | None:
 
 
 @dataclass
-class BotocoreCheck:
+class BotocoreCheck(WalkedCheck):
     """pulumi-aws resources against botocore's service models (`api_map.TYPES`)."""
 
     title: str = f"botocore {botocore.__version__} service models"
     types: Mapping[str, TypeMap] = field(default_factory=lambda: TYPES)
 
-    def _walk(self, recording: Recording) -> tuple[list[Violation], list[Unchecked]]:
+    def walk(self, recording: Recording) -> tuple[list[Violation], list[Unchecked]]:
         names = real_names(recording.resources)
         violations: list[Violation] = []
         unchecked: list[Unchecked] = []
@@ -267,12 +267,6 @@ class BotocoreCheck:
             violations += v
             unchecked += u
         return violations, unchecked
-
-    def check(self, recording: Recording) -> list[Violation]:
-        return self._walk(recording)[0]
-
-    def unchecked(self, recording: Recording) -> list[Unchecked]:
-        return sorted(set(self._walk(recording)[1]), key=lambda u: (u.resource_type, u.path))
 
 
 def check_inputs(typ: str, name: str, inputs: Mapping[str, Any], spec: TypeMap, names: RealNames | None = None,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from infra.gcp.constraints import rules
 from infra.gcp.constraints.discovery_map import TYPES, TypeMap
 from infra.gcp.constraints.names import RealNames, real_names
-from infra.offline.constraints import Unchecked, Violation
+from infra.offline.constraints import Unchecked, Violation, WalkedCheck
 
 if TYPE_CHECKING:
     from infra.offline.runner import Recording
@@ -178,7 +178,7 @@ def check_inputs(typ: str, name: str, inputs: Mapping[str, Any], spec: TypeMap, 
 
 
 @dataclass
-class DiscoveryCheck:
+class DiscoveryCheck(WalkedCheck):
     """pulumi-gcp resources against the Google API discovery documents (`discovery_map.TYPES`)."""
 
     types: Mapping[str, TypeMap] = field(default_factory=lambda: TYPES)
@@ -187,7 +187,7 @@ class DiscoveryCheck:
     def title(self) -> str:
         return f"Google API discovery documents (google-api-python-client {client_version()})"
 
-    def _walk(self, recording: Recording) -> tuple[list[Violation], list[Unchecked]]:
+    def walk(self, recording: Recording) -> tuple[list[Violation], list[Unchecked]]:
         names = real_names(recording.resources)
         violations: list[Violation] = []
         unchecked: list[Unchecked] = []
@@ -202,9 +202,3 @@ class DiscoveryCheck:
             violations += v
             unchecked += u
         return violations, unchecked
-
-    def check(self, recording: Recording) -> list[Violation]:
-        return self._walk(recording)[0]
-
-    def unchecked(self, recording: Recording) -> list[Unchecked]:
-        return sorted(set(self._walk(recording)[1]), key=lambda u: (u.resource_type, u.path))

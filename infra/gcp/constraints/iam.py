@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
-from infra.offline.constraints import Unchecked, Violation
+from infra.offline.constraints import Unchecked, Violation, WalkedCheck
 
 if TYPE_CHECKING:
     from infra.offline.runner import Recording
@@ -98,14 +98,14 @@ def known_verbs() -> Mapping[str, frozenset[str]]:
 
 
 @dataclass
-class IamRoleCheck:
+class IamRoleCheck(WalkedCheck):
     """Roles, members and custom-role permissions of a recording against the shipped roles catalogue."""
 
     @property
     def title(self) -> str:
         return f"GCP IAM roles catalogue ({catalogue_source()})"
 
-    def _walk(self, recording: Recording) -> tuple[list[Violation], list[Unchecked]]:
+    def walk(self, recording: Recording) -> tuple[list[Violation], list[Unchecked]]:
         custom: dict[str, list[str]] = {}
         for r in recording.resources:
             if r.typ == CUSTOM_ROLE:
@@ -124,12 +124,6 @@ class IamRoleCheck:
             violations += v
             unchecked += u
         return violations, unchecked
-
-    def check(self, recording: Recording) -> list[Violation]:
-        return self._walk(recording)[0]
-
-    def unchecked(self, recording: Recording) -> list[Unchecked]:
-        return sorted(set(self._walk(recording)[1]), key=lambda u: (u.resource_type, u.path))
 
 
 def check_permissions(typ: str, name: str, permissions: list[Any]) -> tuple[list[Violation], list[Unchecked]]:
