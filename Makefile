@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo engine test lint typecheck pytest bench plans clean
+.PHONY: setup demo engine tools test lint typecheck pytest bench plans clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ setup: $(STAMP)
 engine:
 	bash scripts/engine.sh
 
+# Chromium (the HTML reports are opened in it) and Azurite (the Azure Blob emulator), installed when missing.
+tools:
+	bash scripts/test-tools.sh
+
 demo: setup
 	-bash scripts/engine.sh || echo "notice: no Docker engine could be started; the demo serves in a local process"
 	$(BIN)/modelstage demo --out out
@@ -34,7 +38,7 @@ typecheck: setup
 pytest: setup
 	$(BIN)/python -m pytest -q
 
-test: setup engine lint typecheck pytest
+test: setup engine tools lint typecheck pytest
 
 # Figures, not tests: the serving path (wrk drives the load; installed when missing) and the image.
 bench: setup
