@@ -49,14 +49,16 @@ class SmokeResult:
 class StackDefaults:
     bundle_path: Path
     max_latency_ms: float
+    drift_distance: float = 0.1  # driftThresholdPercent / 100: what the cloud's drift monitor alarms above
 
 
 FALLBACK = StackDefaults(Path("out/bundle"), 2000.0)
 
 
 def stack_defaults(stack: str, root: Path) -> StackDefaults:
-    """The bundle and the latency budget the stack itself declares (its bundlePath and p99 alarm
-    threshold, read from Pulumi.yaml and stacks/ as `pulumi up` does); FALLBACK outside a project."""
+    """The bundle, the latency budget and the drift threshold the stack itself declares (bundlePath,
+    alarmLatencyP99Ms, driftThresholdPercent, read from Pulumi.yaml and stacks/ as `pulumi up` does);
+    FALLBACK outside a project."""
     from infra.offline.stack_config import load_stack_config, stack_file
     from infra.spec import parse_spec
 
@@ -64,7 +66,8 @@ def stack_defaults(stack: str, root: Path) -> StackDefaults:
         return FALLBACK
     spec = parse_spec(load_stack_config(root, stack))  # a SpecError names the bad key
     bundle = Path(spec.bundle_path)
-    return StackDefaults(bundle if bundle.is_absolute() else root / bundle, float(spec.monitoring.latency_p99_ms))
+    return StackDefaults(bundle if bundle.is_absolute() else root / bundle, float(spec.monitoring.latency_p99_ms),
+                         spec.monitoring.drift_threshold_percent / 100)
 
 
 def read_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from model.archive import relative_parts
 from model.baseline import FeatureBaseline
 from model.errors import BundleError
@@ -90,7 +92,18 @@ class Bundle:
 
     @property
     def baselines(self) -> list[FeatureBaseline]:
-        return [FeatureBaseline.from_dict(f) for f in self.manifest["baseline"]["features"]]
+        features = self.manifest["baseline"].get("features") if isinstance(self.manifest["baseline"], dict) else None
+        if not isinstance(features, list) or len(features) != len(self.schema.features):
+            raise BundleError(f"{MANIFEST}: baseline.features: expected one entry per schema feature "
+                              f"({len(self.schema.features)})")
+        return [_baseline(f, f"baseline.features[{i}]") for i, f in enumerate(features)]
+
+    @property
+    def prediction_baseline(self) -> FeatureBaseline | None:
+        """The baseline of the model's predictions on the reference rows (None in older bundles)."""
+        baseline = self.manifest["baseline"]
+        entry = baseline.get("prediction") if isinstance(baseline, dict) else None
+        return None if entry is None else _baseline(entry, "baseline.prediction")
 
     @property
     def sample_request(self) -> dict[str, Any]:
@@ -110,6 +123,26 @@ class Bundle:
     @property
     def signed(self) -> bool:
         return _is_regular(self.path / SIGNATURE)
+
+
+def _baseline(entry: object, where: str) -> FeatureBaseline:
+    """A baseline entry of bundle.json, refused with its place named when malformed (a bundle may come
+    from anywhere)."""
+    try:
+        if not isinstance(entry, dict):
+            raise TypeError("not an object")
+        baseline = FeatureBaseline.from_dict(entry)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{MANIFEST}: {where}: malformed baseline ({exc}); expected name, edges, counts, "
+                          "missing, mean, std, min, max (repackage the bundle)") from None
+    if len(baseline.edges) != len(baseline.counts) + 1 or any(c < 0 for c in baseline.counts):
+        raise BundleError(f"{MANIFEST}: {where}: expected {len(baseline.counts) + 1} bin edges for "
+                          f"{len(baseline.counts)} non-negative counts, got {len(baseline.edges)}")
+    for name, values in (("edges", baseline.edges), ("quantiles", baseline.quantiles)):
+        points = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(points)) or np.any(np.diff(points) < 0):
+            raise BundleError(f"{MANIFEST}: {where}: {name} must be finite and ascending")
+    return baseline
 
 
 def write_reproducible_tar_gz(src: Path, names: list[str], dest: Path) -> None:

@@ -25,6 +25,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -94,10 +111,27 @@ def cmd_smoke(args: argparse.Namespace) -> int:
                  endpoint_url=args.endpoint_url)
 
 
-def cmd_drift(args: argparse.Namespace) -> int:
-    from modelstage.steps import drift
+def _report_path(text: str) -> Path | None:
+    return None if text == "-" else Path(text)
 
-    return drift(args.bundle, args.data, threshold=args.threshold)
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from modelstage.monitor_cmd import ThresholdFlags, drift
+
+    if (args.current is None) == (args.data is None):
+        raise ModelstageError("drift: expected --current SOURCE (or the older --data CSV), once")
+    flags = ThresholdFlags(stack=args.stack, psi=args.psi_threshold, ks_distance=args.ks_threshold,
+                           missing_increase=args.missing_tolerance, out_of_range=args.out_of_range_tolerance)
+    return drift(args.bundle, args.current or str(args.data), flags=flags, every=args.every,
+                 json_path=_report_path(args.json), html_path=_report_path(args.html))
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    from modelstage.monitor_cmd import accuracy
+
+    return accuracy(args.bundle, args.captured, args.labels, label_column=args.label_column,
+                    tolerance=args.tolerance, every=args.every, min_rows=args.min_rows,
+                    json_path=_report_path(args.json), html_path=_report_path(args.html))
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -173,11 +207,52 @@ def parser() -> argparse.ArgumentParser:
                                           "host (tests, private endpoints)")
     s.set_defaults(handler=cmd_smoke)
 
-    s = sub.add_parser("drift", help="compare a CSV of recent inputs with the bundle's baseline (PSI)")
+    sources = ("a local file or folder, s3://bucket/prefix, gs://bucket/prefix or an Azure blob URL: "
+               "SageMaker or modelstage captures, Vertex request-response logs, Azure ML data collection, "
+               "or CSV/Parquet/JSON Lines rows")
+    every = ("windows over time: day, hour, auto (day when the data spans 2 days or more, else hour) "
+             "or a number of rows (default: auto)")
+    s = sub.add_parser("drift", help="compare captured or recent inputs and predictions with the bundle's baseline "
+                                     "(PSI, KS, missing values, out of range); exit 1 on drift")
     s.add_argument("--bundle", type=Path, required=True)
-    s.add_argument("--data", type=Path, required=True, help="CSV with a header of feature names")
-    s.add_argument("--threshold", type=float, default=0.2, help="PSI above which a feature has drifted")
+    s.add_argument("--current", metavar="SOURCE", help=sources)
+    s.add_argument("--data", type=Path, help=argparse.SUPPRESS)  # the older spelling of --current for a CSV
+    s.add_argument("--stack", help="take the KS threshold from this stack's modelstage:driftThresholdPercent")
+    s.add_argument("--psi-threshold", "--threshold", dest="psi_threshold", type=_non_negative, metavar="PSI",
+                   help="PSI above which a column has drifted (default: 0.2)")
+    s.add_argument("--ks-threshold", type=_fraction, metavar="D",
+                   help="KS distance above which a column has drifted (default: the stack's, else 0.1)")
+    s.add_argument("--missing-tolerance", type=_fraction, metavar="RATE",
+                   help="missing-value rate above the baseline's by more than this is drift (default: 0.05)")
+    s.add_argument("--out-of-range-tolerance", type=_fraction, metavar="RATE",
+                   help="share of values outside the schema's range above which a column has drifted "
+                        "(default: 0.01)")
+    s.add_argument("--every", default="auto", help=every)
+    s.add_argument("--json", default="drift.json", metavar="PATH",
+                   help="JSON summary (default: drift.json; - for none)")
+    s.add_argument("--html", default="drift.html", metavar="PATH",
+                   help="HTML report with plots (default: drift.html; - for none)")
     s.set_defaults(handler=cmd_drift)
+
+    s = sub.add_parser("accuracy", help="join delayed labels to captured predictions by inference id; metrics over "
+                                        "time against the bundle's held-out metrics; exit 1 when worse")
+    s.add_argument("--bundle", type=Path, required=True)
+    s.add_argument("--captured", metavar="SOURCE", required=True, help=sources)
+    s.add_argument("--labels", type=Path, required=True,
+                   help="CSV, Parquet or JSON Lines with inference_id, the label (column named like the model's "
+                        "output, or --label-column) and optionally row (position in a multi-row request, from 0)")
+    s.add_argument("--label-column", help="the labels' column (default: the model's output name)")
+    s.add_argument("--tolerance", type=_non_negative, default=0.1,
+                   help="degraded when MAE/RMSE/MAPE exceed the bundle's by this fraction, or R2 falls by this "
+                        "much (default: 0.1)")
+    s.add_argument("--every", default="auto", help=every)
+    s.add_argument("--min-rows", type=_positive_int, default=30,
+                   help="windows with fewer labelled rows are shown but not judged (default: 30)")
+    s.add_argument("--json", default="accuracy.json", metavar="PATH",
+                   help="JSON summary (default: accuracy.json; - for none)")
+    s.add_argument("--html", default="accuracy.html", metavar="PATH",
+                   help="HTML report with accuracy and drift (default: accuracy.html; - for none)")
+    s.set_defaults(handler=cmd_accuracy)
 
     formats = ("csv", "parquet", "jsonl")
     s = sub.add_parser("batch", help="score a CSV, Parquet or JSON Lines file with a bundle, streamed in chunks")

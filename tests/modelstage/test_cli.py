@@ -63,8 +63,10 @@ def test_drift_flags_a_shifted_feature(bundle: Bundle, tmp_path: Path) -> None:
             for _ in range(200)]
     csv = tmp_path / "recent.csv"
     csv.write_text(",".join(names) + "\n" + "\n".join(rows) + "\n")
-    r = run("drift", "--bundle", str(bundle.path), "--data", str(csv))
+    r = run("drift", "--bundle", str(bundle.path), "--data", str(csv), "--json", str(tmp_path / "d.json"),
+            "--html", "-")
     assert r.returncode == 1 and "living_area_sqft" in r.stdout and "DRIFT" in r.stdout
+    assert (tmp_path / "d.json").is_file()
 
 
 def test_demo_in_a_local_process(tmp_path: Path) -> None:
