@@ -23,13 +23,14 @@ h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 table { border-collapse: collapse; font-size: .85rem; } td, th { padding: .25rem .6rem; text-align: right; }
 th { border-bottom: 1px solid #999; } td:first-child, th:first-child, td.reasons { text-align: left; }
 tr.drift td { background: #fff3f2; }
-.plots { display: flex; flex-wrap: wrap; gap: 1rem; } figure.plot { margin: 0; } figure.plot svg { max-width: 100%; height: auto; }
+.plots { display: flex; flex-wrap: wrap; gap: 1rem; } figure.plot { margin: 0; }
+figure.plot svg { max-width: 100%; height: auto; }
 .notes { color: #555; font-size: .85rem; }
 """
 
 
 def _num(value: float | None, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
+    return "-" if value is None else format(value, spec)
 
 
 def _column_row(c: ColumnDrift) -> str:
@@ -56,7 +57,7 @@ def _drift_section(summary: DriftSummary) -> str:
                             f"{c.name}: share of values per baseline bin") for c in summary.columns)
     over_time = ""
     if summary.windows:
-        over_time = (f"<h3>Drift over time</h3>"
+        over_time = ("<h3>Drift over time</h3>"
                      + _figure(report_plots.drift_over_time(summary), "drift-over-time",
                                f"PSI per {summary.window_unit}, {len(summary.windows)} windows"))
     notes = "".join(f"<li>{escape(n)}</li>" for n in summary.notes)
@@ -95,7 +96,7 @@ def _accuracy_section(summary: AccuracySummary) -> str:
     counts = "".join(f"<li>{escape(k)}: {v}</li>" for k, v in summary.counts.items())
     return (f"<section id=\"accuracy\"><h2>Accuracy against delayed labels</h2>{verdict}"
             f"<p>{summary.matched} captured predictions joined to labels; tolerance {summary.tolerance:g} "
-            "(error metrics: bundle × (1 + tolerance); R2: bundle − tolerance).</p>"
+            "(error metrics: bundle &times; (1 + tolerance); R2: bundle &minus; tolerance).</p>"
             f"<table><tr><th>window</th><th>rows</th>{head}<th>status</th></tr>{''.join(body)}</table>"
             f"{plots}<h3>Rows and labels not used</h3><ul class=\"notes\">{counts}</ul></section>")
 

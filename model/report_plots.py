@@ -4,6 +4,7 @@ and no script). matplotlib is imported here only, with the Agg backend (no scree
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -35,7 +36,7 @@ def _svg(fig) -> str:  # type: ignore[no-untyped-def]
 
 
 def _bin_label(lo: float, hi: float) -> str:
-    return f"{lo:.4g}–{hi:.4g}"
+    return f"{lo:.4g} to {hi:.4g}"
 
 
 def distribution(column: ColumnDrift) -> str:
@@ -43,8 +44,8 @@ def distribution(column: ColumnDrift) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 2.8))
     edges = column.edges
-    labels = ["< " + f"{edges[1]:.4g}", *(_bin_label(a, b) for a, b in zip(edges[1:-2], edges[2:-1], strict=True)),
-              "≥ " + f"{edges[-2]:.4g}"]
+    inner = edges[1:-1]  # the outer edges are open when binning new values
+    labels = [f"< {inner[0]:.4g}", *(_bin_label(a, b) for a, b in itertools.pairwise(inner)), f"≥ {inner[-1]:.4g}"]
     x = list(range(len(column.baseline_share)))
     width = 0.4
     ax.bar([i - width / 2 for i in x], column.baseline_share, width, label="baseline", color=BASELINE_COLOUR)

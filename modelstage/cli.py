@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from model.errors import ModelstageError
 
@@ -141,9 +142,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
                  output_format=args.output_format, chunk_rows=args.chunk_rows, threads=args.threads)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line naming what was wrong, and where to look, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="modelstage", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _Parser(prog="modelstage", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser("train", help="train the example house-price model")
     s.add_argument("--out", type=Path, required=True, help="directory for model.skops, reference.csv, train.json")

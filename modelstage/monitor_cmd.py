@@ -34,6 +34,8 @@ def thresholds_from(flags: ThresholdFlags, root: Path) -> Thresholds:
         from infra.offline.stack_config import stack_file
         from infra.smoke import stack_defaults
 
+        if not (root / "Pulumi.yaml").is_file():
+            raise ModelstageError(f"--stack {flags.stack}: no Pulumi.yaml in {root}; run from the project's folder")
         if not stack_file(root, flags.stack).is_file():
             raise ModelstageError(f"--stack {flags.stack}: no {stack_file(root, flags.stack).relative_to(root)} "
                                   f"here ({root}); expected a stack of this project")
