@@ -10,7 +10,7 @@ keep their number, so a row number always points at its line.
 
 Validation is the HTTP API's: a chunk is checked with whole-matrix operations (the fast path of
 RowEncoder), and every row that fails is handed to the same per-row check as a request row
-(RowEncoder._encode_row), so an errors-file message is the one the API gives for that row, with
+(RowEncoder.encode_row), so an errors-file message is the one the API gives for that row, with
 the file's row number. Scoring is model.scoring.Scorer's, the runtime's. pyarrow is imported only
 here, and only for CSV and Parquet: the serving image does not need it.
 """
@@ -337,7 +337,7 @@ def _read_jsonl(path: Path, names: Sequence[str], chunk_rows: int, encoder: RowE
                                     f"JSON: {str(exc)[:200]}", "row": line_no, "expected": "a JSON document"})
                     continue
                 try:
-                    rows.append(encoder._encode_row(line_no, row))  # the request rows' own check and messages
+                    rows.append(encoder.encode_row(line_no, row))  # the request rows' own check and messages
                     numbers.append(line_no)
                 except SchemaError as exc:
                     refused.append(exc.to_dict())
@@ -356,8 +356,8 @@ class _Checker:
     def __init__(self, encoder: RowEncoder) -> None:
         self.encoder = encoder
         self.names = encoder.names
-        self._lo, self._hi = encoder._lo, encoder._hi
-        self._imputable, self._integer = encoder._imputable, encoder._integer
+        self._lo, self._hi = encoder.minimums, encoder.maximums
+        self._imputable, self._integer = encoder.imputable, encoder.integer
 
     def split(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, list[dict[str, object]]]:
         """-> (rows to score, their numbers, refusals in row order)."""
@@ -384,7 +384,7 @@ class _Checker:
                    for c, name in enumerate(self.names)}
             number = int(chunk.numbers[i])
             try:
-                X[i] = self.encoder._encode_row(number, row)  # accepted after all: score it
+                X[i] = self.encoder.encode_row(number, row)  # accepted after all: score it
                 keep[i] = True
             except SchemaError as exc:
                 refusals.append(exc.to_dict())

@@ -104,10 +104,13 @@ class RowEncoder:
         self._n = len(schema.features)
         self.max_rows = schema.max_rows  # a server may lower it (MODELSTAGE_MAX_ROWS)
         features = schema.features
-        self._lo = np.array([f.minimum for f in features])
-        self._hi = np.array([f.maximum for f in features])
-        self._imputable = np.array([f.nan_policy == "impute" for f in features])
-        self._integer = np.array([f.dtype == "integer" for f in features])
+        # Per-feature facts as arrays, for whole-matrix checks (here and in model/batch.py); read-only.
+        self.minimums = np.array([f.minimum for f in features])
+        self.maximums = np.array([f.maximum for f in features])
+        self.imputable = np.array([f.nan_policy == "impute" for f in features])
+        self.integer = np.array([f.dtype == "integer" for f in features])
+        for facts in (self.minimums, self.maximums, self.imputable, self.integer):
+            facts.flags.writeable = False
 
     def encode(self, rows: Sequence[object]) -> np.ndarray:
         if not isinstance(rows, list | tuple):
@@ -125,7 +128,7 @@ class RowEncoder:
                 return matrix
         out = np.empty((len(rows), self._n), dtype=np.float64)
         for r, row in enumerate(rows):
-            out[r] = self._encode_row(r, row)
+            out[r] = self.encode_row(r, row)
         return out
 
     def _encode_full_rows(self, rows: Sequence[object]) -> np.ndarray | None:
@@ -143,17 +146,19 @@ class RowEncoder:
         except (TypeError, ValueError, OverflowError):
             return None
         missing = np.isnan(X)
-        if (missing & ~self._imputable).any():
+        if (missing & ~self.imputable).any():
             return None
-        in_range = np.greater_equal(X, self._lo) & np.less_equal(X, self._hi)  # False for NaN: allowed above
+        in_range = np.greater_equal(X, self.minimums) & np.less_equal(X, self.maximums)  # False for NaN: allowed above
         if not (in_range | missing).all():
             return None
-        whole = X[:, self._integer]
+        whole = X[:, self.integer]
         if whole.size and not ((whole == np.floor(whole)) | np.isnan(whole)).all():
             return None
         return X
 
-    def _encode_row(self, r: int, row: object) -> list[float]:
+    def encode_row(self, r: int, row: object) -> list[float]:
+        """One row (values by position, or a mapping of feature names) as floats, defaults filled in;
+        a SchemaError names row `r` and the field. The one place a row's error message is made."""
         if isinstance(row, Mapping):
             unknown = next((k for k in row if k not in self._index), _NONE)
             if unknown is not _NONE:
