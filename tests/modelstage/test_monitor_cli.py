@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def run(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path | None = None, timeout: float = 180,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "modelstage", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, cwd=cwd)
+                          timeout=timeout, check=False, cwd=cwd, env=None if env is None else {**os.environ, **env})
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,48 @@ def test_drift_over_the_captured_traffic(bundle: Bundle, traffic: Traffic, tmp_p
     assert len(area) == 4 and max(area[:2]) < 0.2 < min(area[2:])  # the shift starts at request 301
     assert "600 rows from 600 records" in r.stdout and f"wrote {out_html}" in r.stdout
     assert "predicted here" not in r.stdout  # the captures carry the server's predictions
+
+
+def test_drift_reads_the_captures_from_s3_and_gcs(bundle: Bundle, traffic: Traffic, tmp_path: Path) -> None:
+    """The same capture files uploaded to moto's S3 (as SageMaker lays them out under the stack's capture
+    prefix) and to the GCS emulator, read by the command in its own process."""
+    import boto3
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    from moto.server import ThreadedMotoServer
+
+    files = [p for p in traffic.captures.rglob("*.jsonl")]
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        host, port = moto.get_host_and_port()
+        url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        s3.create_bucket(Bucket="art", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for path in files:
+            s3.upload_file(str(path), "art", f"capture/ep/AllTraffic/{path.relative_to(traffic.captures)}")
+        r = run("drift", "--bundle", str(bundle.path), "--current", "s3://art/capture/ep", "--json",
+                str(tmp_path / "s3.json"), "--html", "-", env={**creds, "AWS_ENDPOINT_URL_S3": url})
+    finally:
+        moto.stop()
+    assert r.returncode == 1, r.stderr
+    from_s3 = json.loads((tmp_path / "s3.json").read_text())["drift"]
+    assert from_s3["rows"] == 600 and f"600 rows from 600 records in {len(files)} files" in r.stdout
+
+    from tests.gcs import gcs_emulator
+
+    with gcs_emulator() as gcs_host:
+        client = storage.Client(project="test", credentials=AnonymousCredentials())
+        bucket = client.create_bucket("logs")
+        for path in files:
+            bucket.blob(f"capture/{path.relative_to(traffic.captures)}").upload_from_filename(str(path))
+        r = run("drift", "--bundle", str(bundle.path), "--current", "gs://logs/capture", "--json",
+                str(tmp_path / "gs.json"), "--html", "-", env={"STORAGE_EMULATOR_HOST": gcs_host})
+    assert r.returncode == 1, r.stderr
+    from_gcs = json.loads((tmp_path / "gs.json").read_text())["drift"]
+    assert [c["psi"] for c in from_gcs["columns"]] == [c["psi"] for c in from_s3["columns"]]
 
 
 def test_drift_of_rows_like_the_training_data_exits_0(bundle: Bundle, tmp_path: Path) -> None:
