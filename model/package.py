@@ -29,6 +29,8 @@ from model.bundle import (
     sha256_file,
     write_reproducible_tar_gz,
 )
+from model.challenger import EXAMPLE_RECIPE, estimator_training, recipe_training
+from model.dataset import TARGET
 from model.errors import PackagingError
 from model.onnx_export import check_parity, to_onnx_bytes
 from model.schema import Feature, Output, Schema
@@ -51,6 +53,9 @@ class PackageInputs:
     metrics: dict[str, float]
     version: str | None = None
     prefer: str = "onnx"  # or "skops"
+    # How to train this model again (model/challenger.py): written as bundle.json "training"; optional,
+    # so bundles packaged before `modelstage retrain` existed still load.
+    training: dict[str, Any] | None = None
 
 
 def _created() -> str:
@@ -125,6 +130,8 @@ def write_bundle(inputs: PackageInputs, out: Path, sign_key: Path | None = None)
             "files": {model_entry["file"]: model_sha, SAMPLE: sha256_file(work / SAMPLE)},
             "sample_request": sample,
         }
+        if inputs.training is not None:
+            manifest["training"] = inputs.training
         (work / MANIFEST).write_bytes(canonical_json(manifest))
         signature: list[str] = []
         if sign_key is not None:
@@ -145,7 +152,8 @@ def package_trained(trained: TrainedModel, out: Path, name: str = "house-prices"
                     sign_key: Path | None = None) -> Bundle:
     return write_bundle(PackageInputs(name=name, estimator=trained.estimator, schema=trained.schema,
                                       X_reference=trained.X_train, X_check=trained.X_test,
-                                      metrics=trained.metrics, version=version), out, sign_key)
+                                      metrics=trained.metrics, version=version,
+                                      training=recipe_training(EXAMPLE_RECIPE, TARGET)), out, sign_key)
 
 
 def package_example(out: Path, version: str | None = None, sign_key: Path | None = None) -> Bundle:
@@ -229,8 +237,9 @@ def package_user_model(model_file: Path, features: list[str], data: Path, out: P
     metrics = regression_metrics(y, np.asarray(estimator.predict(X), dtype=np.float64)) if y is not None else {}
     schema = schema_from_data(features, X, output, unit)
     return write_bundle(PackageInputs(name=name, estimator=estimator, schema=schema,
-                                      X_reference=X, X_check=X[:1000], metrics=metrics, version=version), out,
-                        sign_key)
+                                      X_reference=X, X_check=X[:1000], metrics=metrics, version=version,
+                                      training=estimator_training(estimator, sha256_file(model_file), target)),
+                        out, sign_key)
 
 
 def describe_bundle(bundle: Bundle) -> str:

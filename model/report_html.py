@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -101,9 +103,37 @@ def _accuracy_section(summary: AccuracySummary) -> str:
             f"{plots}<h3>Rows and labels not used</h3><ul class=\"notes\">{counts}</ul></section>")
 
 
-def render(title: str, drift: DriftSummary | None, accuracy: AccuracySummary | None) -> str:
+@dataclass(frozen=True)
+class Comparison:
+    """Two models' metrics on the same rows, side by side (retrain's champion and challenger)."""
+
+    heading: str
+    names: tuple[str, str]
+    metrics: tuple[Mapping[str, float], Mapping[str, float]]
+    deciding: str  # the metric the decision rests on
+    decision: str
+    good: bool
+
+
+def _comparison_section(c: Comparison) -> str:
+    rows = []
+    for m in METRICS:
+        deciding = m == c.deciding
+        css = "drift" if deciding and not c.good else "ok"
+        rows.append(f'<tr class="{css}"><td>{escape(m)}{" (decides)" if deciding else ""}</td>'
+                    f"<td>{_num(c.metrics[0].get(m), '.6g')}</td><td>{_num(c.metrics[1].get(m), '.6g')}</td></tr>")
+    verdict = "good" if c.good else "bad"
+    return (f'<section id="comparison"><h2>{escape(c.heading)}</h2>'
+            f'<p class="verdict {verdict}">{escape(c.decision)}</p>'
+            f"<table><tr><th>metric</th><th>{escape(c.names[0])}</th><th>{escape(c.names[1])}</th></tr>"
+            f"{''.join(rows)}</table></section>")
+
+
+def render(title: str, drift: DriftSummary | None, accuracy: AccuracySummary | None,
+           comparison: Comparison | None = None) -> str:
     sections = "".join(s for s in (
-        _accuracy_section(accuracy) if accuracy else "", _drift_section(drift) if drift else "") if s)
+        _comparison_section(comparison) if comparison else "", _accuracy_section(accuracy) if accuracy else "",
+        _drift_section(drift) if drift else "") if s)
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
             f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
@@ -124,6 +154,13 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_html(path: Path, title: str, *, drift: DriftSummary | None = None,
+               accuracy: AccuracySummary | None = None, comparison: Comparison | None = None) -> None:
+    if path.is_dir():
+        raise ModelstageError(f"{path}: is a folder; expected a file name for the report")
+    _write_atomic(path, render(title, drift, accuracy, comparison))
 
 
 def write_reports(title: str, json_path: Path | None, html_path: Path | None, *,

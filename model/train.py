@@ -70,18 +70,23 @@ def split(data: Dataset, test_fraction: float = 0.2, seed: int = SEED) -> tuple[
     return data.X[train], data.X[test], data.y[train], data.y[test]
 
 
-def train_example(n_rows: int = 4000, seed: int = SEED) -> TrainedModel:
+def example_pipeline(seed: int = SEED) -> Any:
+    """The example's unfitted pipeline (also what `modelstage retrain` trains again: model/challenger.py)."""
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
 
-    data = make_house_prices(n_rows=n_rows, seed=seed)
-    X_train, X_test, y_train, y_test = split(data, seed=seed)
-    pipeline = Pipeline([
+    return Pipeline([
         ("impute", SimpleImputer(strategy="median")),
         ("regress", GradientBoostingRegressor(n_estimators=150, max_depth=4, learning_rate=0.08,
                                               subsample=0.9, random_state=seed)),
     ])
+
+
+def train_example(n_rows: int = 4000, seed: int = SEED) -> TrainedModel:
+    data = make_house_prices(n_rows=n_rows, seed=seed)
+    X_train, X_test, y_train, y_test = split(data, seed=seed)
+    pipeline = example_pipeline(seed)
     pipeline.fit(X_train, y_train)
     metrics = regression_metrics(y_test, pipeline.predict(X_test))
     return TrainedModel(estimator=pipeline, schema=example_schema(X_train), X_train=X_train,

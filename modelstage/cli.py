@@ -142,6 +142,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
                  output_format=args.output_format, chunk_rows=args.chunk_rows, threads=args.threads)
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from modelstage.retrain_cmd import retrain_cmd
+
+    return retrain_cmd(args.bundle, args.data, args.out, target=args.target, tolerance=args.tolerance,
+                       force=args.force, model=args.model, version=args.version, metric=args.metric,
+                       report=args.report, stack=args.stack, sign_key=args.sign_key)
+
+
 class _Parser(argparse.ArgumentParser):
     """A usage error is one line naming what was wrong, and where to look, not the whole usage text."""
 
@@ -274,6 +282,31 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--output-format", choices=formats,
                    help="the output's format (default: from its suffix, else the input's)")
     s.set_defaults(handler=cmd_batch)
+
+    s = sub.add_parser("retrain", help="train a challenger on new labelled data with the bundle's pipeline; write a "
+                                       "new bundle only if it is as good as the current model on a holdout (exit 1 "
+                                       "when refused)")
+    s.add_argument("--bundle", type=Path, required=True, help="the current bundle (the champion; never modified)")
+    s.add_argument("--data", type=Path, required=True,
+                   help="new labelled rows, CSV or Parquet: the bundle's feature columns and the target; a seeded "
+                        "80/20 split trains the challenger and scores both models on the same holdout")
+    s.add_argument("--target", help="the target column (default: the one recorded at packaging, else the output name)")
+    s.add_argument("--out", type=Path, required=True, help="new bundle directory to write (must not exist)")
+    s.add_argument("--model", type=Path, metavar="ORIGINAL.joblib|.skops",
+                   help="the estimator you packaged (bundles of your own model): cloned and trained again, after "
+                        "checking it is the packaged one; not needed for the example")
+    s.add_argument("--metric", choices=("rmse", "mae", "mape", "r2"),
+                   help="the deciding metric (default: bundle.json's training.metric, else rmse)")
+    s.add_argument("--tolerance", type=_non_negative, default=0.0,
+                   help="accept when challenger <= champion * (1 + T) for rmse/mae/mape, or challenger >= "
+                        "champion - T for r2 (default: 0, at least as good)")
+    s.add_argument("--force", action="store_true", help="write the challenger even when it is refused")
+    s.add_argument("--version", help="the new version label (default: derived from the new model's sha256)")
+    s.add_argument("--report", metavar="PATH",
+                   help="JSON comparison report (default: retrain-report.json next to --out; - for none)")
+    s.add_argument("--stack", help="the stack named in the printed rollout commands")
+    s.add_argument("--sign-key", type=Path, metavar="KEY.pem", help="sign the new bundle (as `package --sign-key`)")
+    s.set_defaults(handler=cmd_retrain)
     return p
 
 

@@ -280,3 +280,18 @@ def test_the_reports_render_in_chromium(bundle: Bundle, traffic: Traffic, tmp_pa
     for name, png in shots.items():
         share, colours = _drawn_share(png)
         assert share > 0.03 and colours >= 3, f"{name}: {share:.1%} drawn, {colours} colours"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs chromium: run scripts/test-tools.sh (make test does)")
+def test_the_retrain_comparison_renders_in_chromium(bundle: Bundle, tmp_path: Path) -> None:
+    from tests.model.test_retrain import shifted_prices
+
+    data = shifted_prices(tmp_path / "new.csv", 600)
+    r = run("retrain", "--bundle", str(bundle.path), "--data", str(data), "--out", str(tmp_path / "next"),
+            "--report", str(tmp_path / "cmp.json"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    errors, shots = _open(tmp_path / "cmp.html", tmp_path)
+    assert errors == [] and len(shots) == len(bundle.schema.names) + 1  # a distribution per column
+    for name, png in shots.items():
+        share, colours = _drawn_share(png)
+        assert share > 0.03 and colours >= 3, f"{name}: {share:.1%} drawn, {colours} colours"
