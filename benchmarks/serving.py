@@ -61,6 +61,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--capture", action="store_true",
                    help="also run modelstage (1 worker, 1-row, concurrency 8) with capture off and at 100%%, "
                         "twice each in the order off, on, on, off, and print the ratio (target: >= 90%%)")
+    p.add_argument("--drift-window", action="store_true",
+                   help="also run modelstage (1 worker, 1-row, concurrency 8) with the /metrics drift window off "
+                        "and at its default, in the order off, on, on, off, and print the ratio (target: >= 95%%)")
     return p.parse_args(argv)
 
 
@@ -114,6 +117,7 @@ class Bench:
         env = {**os.environ, "MODEL_DIR": str(bundle_dir), "MODELSTAGE_HOST": "127.0.0.1",
                "PORT": str(port), "MODELSTAGE_WORKERS": str(workers), "MODELSTAGE_LOG_LEVEL": "warning"}
         env.pop("MODELSTAGE_CAPTURE_DIR", None)
+        env.pop("MODELSTAGE_DRIFT_WINDOW", None)
         env.update(extra_env or {})
         rows: list[report.Row] = []
         cmd = [sys.executable, "-m", "container.runtime"]
@@ -137,31 +141,51 @@ class Bench:
                       "rss_bytes": sum(rss.values()), "rss_by_pid": rss, "note": note}
 
 
-    def capture(self, bundle_dir: Path) -> tuple[list[report.Row], report.Target]:
-        """--capture: 1 worker, 1-row, concurrency 8, capture off and at 100%, in the order off, on, on, off
-        (so a drift of the machine during the run weighs on both sides); the ratio of summed requests."""
+    def on_off(self, bundle_dir: Path, what: str, on_env: Callable[[int], dict[str, str]],
+               off_env: dict[str, str]) -> tuple[list[report.Row], float, float]:
+        """1 worker, 1-row, concurrency 8, a feature off and on in the order off, on, on, off (so a drift of
+        the machine during the run weighs on both sides); the mean req/s of each side."""
         rows: list[report.Row] = []
         for i, on in enumerate((False, True, True, False)):
-            env = {"MODELSTAGE_CAPTURE_DIR": str(self.workdir / f"capture-{i}"),
-                   "MODELSTAGE_CAPTURE_PERCENT": "100"} if on else {}
-            found, _ = self.modelstage(1, bundle_dir, [(1, SEED_BODY)], [8], env, "cap-100" if on else "cap-off")
+            label = f"{what}-on" if on else f"{what}-off"
+            found, _ = self.modelstage(1, bundle_dir, [(1, SEED_BODY)], [8], on_env(i) if on else off_env, label)
             rows += found
-        on_rows = [r for r in rows if r.server == "cap-100"]
-        off_rows = [r for r in rows if r.server == "cap-off"]
+        on_rows = [r for r in rows if r.server == f"{what}-on"]
+        off_rows = [r for r in rows if r.server == f"{what}-off"]
         on_rps = sum(r.result.rps for r in on_rows) / len(on_rows)
         off_rps = sum(r.result.rps for r in off_rows) / len(off_rows)
-        written = sum(_captured_lines(self.workdir / f"capture-{i}") for i in (1, 2))
-        ratio = on_rps / off_rps if off_rps else 0.0
-        say(f"capture at 100%: {on_rps:.0f} req/s vs {off_rps:.0f} off = {ratio:.1%}; {written} records written")
+        say(f"{what}: {on_rps:.0f} req/s on vs {off_rps:.0f} off = {on_rps / off_rps if off_rps else 0.0:.1%}")
         cpu = {name: [r.cpu.server_us_per_request(r.result.requests) for r in group if r.cpu]
                for name, group in (("on", on_rows), ("off", off_rows))}
         if cpu["on"] and cpu["off"]:  # server CPU per request moves less than req/s when other processes compete
             on_us, off_us = sum(cpu["on"]) / len(cpu["on"]), sum(cpu["off"]) / len(cpu["off"])
-            say(f"capture at 100%: server CPU {on_us:.1f} us/request vs {off_us:.1f} off "
+            say(f"{what}: server CPU {on_us:.1f} us/request on vs {off_us:.1f} off "
                 f"(+{on_us - off_us:.1f} us, {off_us / on_us:.1%} of the throughput it predicts)")
+        return rows, on_rps, off_rps
+
+    def capture(self, bundle_dir: Path) -> tuple[list[report.Row], report.Target]:
+        """--capture: capture off and at 100%; the ratio of req/s."""
+        rows, on_rps, off_rps = self.on_off(
+            bundle_dir, "cap", lambda i: {"MODELSTAGE_CAPTURE_DIR": str(self.workdir / f"capture-{i}"),
+                                          "MODELSTAGE_CAPTURE_PERCENT": "100"}, {})
+        written = sum(_captured_lines(self.workdir / f"capture-{i}") for i in (1, 2))
+        ratio = on_rps / off_rps if off_rps else 0.0
         return rows, report.Target("capture 100% vs off", ">= 90% of capture off (1w, 1 row, c8)",
                                    f"{on_rps:.0f} / {off_rps:.0f} = {ratio:.1%} ({written} records)",
                                    ratio >= 0.9)
+
+    def drift_window(self, bundle_dir: Path) -> tuple[list[report.Row], report.Target]:
+        """--drift-window: MODELSTAGE_DRIFT_WINDOW=0 against its default (10,000 rows); the ratio of req/s."""
+        from benchmarks.drift_window import measure
+
+        on_us, off_us = measure(bundle_dir, SEED_BODY)  # in process: steadier than req/s on a shared machine
+        say(f"drift window in process (open, handle, finish, observe): {on_us:.2f} us/request on vs "
+            f"{off_us:.2f} off (+{on_us - off_us:.2f} us)")
+        rows, on_rps, off_rps = self.on_off(bundle_dir, "drift", lambda i: {}, {"MODELSTAGE_DRIFT_WINDOW": "0"})
+        ratio = on_rps / off_rps if off_rps else 0.0
+        return rows, report.Target("drift window vs off", ">= 95% of the window off (1w, 1 row, c8)",
+                                   f"{on_rps:.0f} / {off_rps:.0f} = {ratio:.1%}; in process {on_us:.2f} / "
+                                   f"{off_us:.2f} us per request", ratio >= 0.95)
 
 
 def _captured_lines(directory: Path) -> int:
@@ -259,10 +283,12 @@ def main(argv: list[str]) -> int:
                                                concurrency)
             table += found_rows
             memory.append(mem)
-        capture_target: report.Target | None = None
-        if args.capture:
-            capture_rows, capture_target = bench.capture(bundle_dir)
-            table += capture_rows
+        extra_targets: list[report.Target] = []
+        for wanted, run in ((args.capture, bench.capture), (args.drift_window, bench.drift_window)):
+            if wanted:
+                extra_rows, target = run(bundle_dir)
+                table += extra_rows
+                extra_targets.append(target)
         mlflow: dict[str, Any] | None = None
         if not args.skip_mlflow:
             from benchmarks.mlflow_baseline import measure_mlflow
@@ -274,8 +300,7 @@ def main(argv: list[str]) -> int:
 
     rss_one = next((m["rss_bytes"] for m in memory if m["workers"] == 1), None)
     found = report.targets(table, rss_one)
-    if capture_target is not None:
-        found.append(capture_target)
+    found += extra_targets
     print_report(bench, timings, table, memory, mlflow, found, before)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     if args.json:

@@ -22,11 +22,12 @@ from container.runtime import contracts
 from container.runtime.capture import HEADER as CAPTURE_HEADER
 from container.runtime.capture import Capture
 from container.runtime.codec import CSV, encode_json, media_type
+from container.runtime.drift_window import DriftWindow
 from container.runtime.metrics import Metrics
 from container.runtime.protocols import Route, build_routes
 from container.runtime.responses import Header
 from container.runtime.settings import Settings
-from model.errors import ModelstageError
+from model.errors import BundleError, ModelstageError
 from model.scoring import Scorer
 
 log = logging.getLogger("modelstage.runtime")
@@ -95,6 +96,7 @@ class ServingApp:
                 scorer.encoder.max_rows = self.settings.max_rows
             prediction = scorer.bundle.manifest.get("baseline", {}).get("prediction", {})
             self.metrics.set_prediction_buckets(prediction.get("edges", [])[1:-1])
+            window = self._drift_window(scorer)
             scorer.score([scorer.bundle.sample_request["input"]])  # warm up, and prove the model answers
         except BaseException as exc:
             message = str(exc) if isinstance(exc, ModelstageError) else f"{type(exc).__name__}: {exc}"
@@ -102,10 +104,21 @@ class ServingApp:
             if self.on_fatal is not None:
                 self.on_fatal(exc)
             return
+        self.metrics.window = window  # before the scorer: every scored row lands in the window
         self.scorer = scorer
         self.metrics.model_loaded = 1
         log.info("model %s version %s ready in %.0f ms", scorer.bundle.name, scorer.bundle.version,
                  (time.perf_counter() - started) * 1000)
+
+    def _drift_window(self, scorer: Scorer) -> DriftWindow | None:
+        size = self.settings.drift_window
+        if not size:
+            return None
+        try:
+            return DriftWindow(size, scorer.bundle.baselines, scorer.bundle.prediction_baseline)
+        except BundleError as exc:  # the model still serves; only its drift gauges are missing
+            log.warning("no drift gauges on /metrics: %s", exc)
+            return None
 
     # -- requests --------------------------------------------------------------------------------
     def open(self, method: str, path: str, content_type: str | None, accept: str | None,
@@ -199,6 +212,9 @@ class ServingApp:
         """The reply was written (on the event loop, also for replies computed on the scoring threads)."""
         if reply.predictions:
             self.metrics.observe_predictions(reply.predictions)
+            window = self.metrics.window
+            if window is not None and reply.inputs is not None:
+                window.append(reply.inputs, reply.predictions)
         if ex is not None and ex.capture is not None and reply.status == 200 and self.capture is not None:
             client_id, event_id, body = ex.capture
             self.capture.put_nowait(client_id, event_id, ex.content_type, body, reply.content_type, reply.body)

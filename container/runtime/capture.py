@@ -28,9 +28,9 @@ References (AWS documentation):
   the captured data"): https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html
 
 The inference id is the client's `X-Amzn-SageMaker-Inference-Id` when it sent a valid one, else the
-record's eventId (a UUID4); it is returned in `X-Modelstage-Inference-Id` on every response of a
-scoring route while capture is on, sampled or not, so labels can be joined later (a request not
-sampled has an id and no record).
+record's eventId (UUID4-shaped: random per process, counted per record; see `new_id`); it is returned
+in `X-Modelstage-Inference-Id` on every response of a scoring route while capture is on, sampled or
+not, so labels can be joined later (a request not sampled has an id and no record).
 
 Off the request path: the event loop appends a tuple to a bounded deque (`put_nowait`: no lock, no
 encoding, no I/O; the deque is thread-safe and has one producer, the event loop) and one writer
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -66,10 +67,6 @@ _FILE_MODE = 0o600
 # As text: JSON and CSV, and JSON Lines (Batch Transform's SplitType Line bodies), which SageMaker
 # records as text when listed in CaptureContentTypeHeader.JsonContentTypes; anything else as base64.
 _ENCODINGS = {JSON: "JSON", CSV: "CSV", "application/jsonlines": "JSON", "application/x-jsonlines": "JSON"}
-_V4 = 0x4000 << 64
-_V4_MASK = ~(0xF000 << 64)
-_VARIANT = 0x8000 << 48
-_VARIANT_MASK = ~(0xC000 << 48)
 
 
 @dataclass(frozen=True)
@@ -100,8 +97,13 @@ class Capture:
         self.dropped_queue_full = 0  # event loop
         self.dropped_write_error = 0  # writer thread
         self._rng = random.Random()
-        self._getrandbits = self._rng.getrandbits
         self._random = self._rng.random
+        # new_id: 74 random bits name the process (UUID4's version and variant bits set), a 48-bit counter
+        # starting at a random value the record: unique until 2**48 ids in one process.
+        bits = int.from_bytes(os.urandom(10), "big") & ~(0xF000 << 16 | 0xC000) | (0x4000 << 16 | 0x8000)
+        head = f"{bits:020x}"
+        self._id_prefix = f"{head[:8]}-{head[8:12]}-{head[12:16]}-{head[16:20]}-"
+        self._counter = itertools.count(int.from_bytes(os.urandom(6), "big"))
         self._threshold = settings.percent / 100.0
         self._queue: deque[tuple[float, str | None, str | None, str, bytes, str, bytes]] = deque()
         self._limit = settings.queue_records
@@ -128,11 +130,9 @@ class Capture:
         return threshold >= 1.0 or (threshold > 0.0 and self._random() < threshold)
 
     def new_id(self) -> str:
-        """A UUID4 from the process's Mersenne Twister (2.5x cheaper than uuid.uuid4(); ids need to be
-        unique, not unguessable)."""
-        bits = (self._getrandbits(128) & _V4_MASK | _V4) & _VARIANT_MASK | _VARIANT
-        h = f"{bits:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        """A UUID4-shaped id: a random prefix drawn once per process and a counter. Ids need to be unique,
+        not unguessable; this costs a quarter of a random UUID4 per request."""
+        return f"{self._id_prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
 
     def put_nowait(self, client_id: str | None, event_id: str | None, content_type: str | None, body: bytes,
                    out_type: str, out_body: bytes) -> bool:

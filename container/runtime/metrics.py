@@ -1,7 +1,9 @@
 """Prometheus metrics in the text exposition format, kept in plain dicts (one process each).
 
 Counting is on the hot path of every request, so it is a dict increment and a bisect; rendering
-happens only when /metrics is scraped.
+happens only when /metrics is scraped. Each worker process counts and answers for itself: nothing is
+aggregated across workers (the supervisor only starts them), so a scrape sees the one worker that
+accepted its connection, and its counters restart with that worker.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
+
+from container.runtime.drift_window import DriftWindow
+
+_BATCH = 16  # predictions per reply above which one numpy pass is cheaper than a bisect each
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Histogram:
     def __init__(self, buckets: Sequence[float]) -> None:
-        self.buckets = tuple(sorted(buckets))
+        # Deciles of a discrete value repeat; a repeated bound would repeat an `le` label.
+        self.buckets = tuple(sorted(set(buckets)))
+        self._bounds = np.asarray(self.buckets, dtype=np.float64)
         self.counts = [0] * (len(self.buckets) + 1)
         self.total = 0.0
         self.n = 0
@@ -25,6 +34,15 @@ class Histogram:
         self.counts[bisect_left(self.buckets, value)] += 1
         self.total += value
         self.n += 1
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        """A batch at once: one numpy pass in place of a bisect per value (same bins as `observe`)."""
+        array = np.asarray(values, dtype=np.float64)
+        found = np.bincount(np.searchsorted(self._bounds, array, side="left"), minlength=len(self.counts))
+        for i, count in enumerate(found.tolist()):
+            self.counts[i] += count
+        self.total += float(array.sum())
+        self.n += array.size
 
     def render(self, name: str, labels: str) -> list[str]:
         sep = "," if labels else ""
@@ -54,6 +72,7 @@ class Metrics:
         self.model_loaded = 0
         self.in_flight = 0
         self.capture: CaptureCounters | None = None  # set when MODELSTAGE_CAPTURE_DIR is
+        self.window: DriftWindow | None = None  # set once the model is loaded, unless MODELSTAGE_DRIFT_WINDOW=0
 
     def set_prediction_buckets(self, buckets: Sequence[float]) -> None:
         self.predictions = Histogram(buckets)
@@ -67,6 +86,9 @@ class Metrics:
 
     def observe_predictions(self, values: Sequence[float]) -> None:
         self.rows += len(values)
+        if len(values) > _BATCH:
+            self.predictions.observe_many(values)
+            return
         for v in values:
             self.predictions.observe(v)
 
@@ -109,4 +131,6 @@ class Metrics:
             f'modelstage_capture_dropped_total{{reason="queue_full"}} {full}',
             f'modelstage_capture_dropped_total{{reason="write_error"}} {failed}',
         ]
+        if self.window is not None:
+            out += self.window.render()
         return ("\n".join(out) + "\n").encode()

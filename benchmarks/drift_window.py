@@ -1,0 +1,57 @@
+"""--drift-window, in process: what the window costs one 1-row request, without the noise of a shared machine.
+
+Two ServingApps (MODELSTAGE_DRIFT_WINDOW at its default and 0) take the request path a connection
+takes (open, handle, finish, observe: everything but the socket and the HTTP parser) in alternating
+blocks, so a change of the machine's load weighs on both; the figure is the median per block.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from container.runtime.app import ServingApp
+from container.runtime.contracts import Reply
+
+
+def _serving_app(bundle_dir: Path, window: str) -> ServingApp:
+    from container.runtime.settings import Settings
+    from model.bundle import load_bundle
+    from model.scoring import Scorer
+
+    app = ServingApp(Settings.from_env({"MODEL_DIR": str(bundle_dir), "MODELSTAGE_DRIFT_WINDOW": window}),
+                     lambda: Scorer(load_bundle(bundle_dir)))
+    app.start_loading().join(60)
+    if app.scorer is None:
+        raise RuntimeError("ServingApp did not load the bundle")
+    return app
+
+
+def _block(app: ServingApp, body: bytes, calls: int) -> float:
+    """Microseconds per request over `calls` requests."""
+    started = time.perf_counter_ns()
+    for _ in range(calls):
+        ex = app.open("POST", "/invocations", "application/json", None, len(body))
+        result = app.handle(ex, body)
+        reply = result if isinstance(result, Reply) else result()
+        app.finish(ex, reply.status)
+        app.observe(reply, ex)
+    return (time.perf_counter_ns() - started) / calls / 1000
+
+
+def measure(bundle_dir: Path, body: bytes, blocks: int = 30, calls: int = 2000) -> tuple[float, float]:
+    """(us per request with the window on, off): medians of interleaved blocks."""
+    on, off = _serving_app(bundle_dir, "10000"), _serving_app(bundle_dir, "0")
+    try:
+        _block(on, body, calls)
+        _block(off, body, calls)
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(blocks):
+            for window_on in ((True, False) if i % 2 else (False, True)):
+                times[window_on].append(_block(on if window_on else off, body, calls))
+        assert on.metrics.window is not None and on.metrics.window.seen > 0 and off.metrics.window is None
+        return statistics.median(times[True]), statistics.median(times[False])
+    finally:
+        on.close()
+        off.close()
