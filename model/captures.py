@@ -27,6 +27,9 @@ Formats, detected per file (by suffix) and, in JSON Lines, per line (by keys):
 - Plain rows: CSV or Parquet files with a header of feature names, optionally the output column, a
   `timestamp` column and an `inference_id` column; JSON Lines rows keyed by feature name.
 
+Any of these may be gzipped (`.jsonl.gz`, `.csv.gz`, ...): it is decompressed into a temporary file,
+never past `max_file_bytes` (a gzip bomb stops there and is counted as too large).
+
 Azure blob URLs are refused with a clear error (not supported yet). Bounded: files over
 `max_file_bytes` are skipped (counted, by file) before any byte is read; lines are streamed; a
 cloud object is spooled to a temporary file (it has passed the size check) and read as a local one.
@@ -38,9 +41,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import gzip
 import math
 import os
 import tempfile
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,6 +66,8 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines", ".json")
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 READABLE = JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
+GZIP_SUFFIX = ".gz"  # any of the above, gzipped (decompressed with the same size limit)
+GZIP_CHUNK_BYTES = 1 << 20
 TIMESTAMP_COLUMN = "timestamp"
 ID_COLUMN = "inference_id"
 _AZURE_SCHEMES = ("az://", "abfs://", "abfss://", "wasb://", "wasbs://", "azureml://")
@@ -492,14 +499,51 @@ def _read_table(b: _Builder, path: Path, name: str, parquet: bool) -> None:
     b.formats["parquet" if parquet else "csv"] += n
 
 
+def _inner_suffix(name: str) -> str:
+    """The suffix that says the format: of `x.jsonl.gz` it is `.jsonl`."""
+    lowered = name.lower()
+    return Path(lowered[:-len(GZIP_SUFFIX)] if lowered.endswith(GZIP_SUFFIX) else lowered).suffix
+
+
+def _gunzip(b: _Builder, path: Path, name: str, max_file_bytes: int) -> Path | None:
+    """Decompress into a temporary file, never more than `max_file_bytes` (a gzip bomb stops there and is
+    counted as too large); None when it is over or not gzip at all."""
+    fd, tmp = tempfile.mkstemp(suffix=_inner_suffix(name), prefix="modelstage-capture-")
+    total = 0
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+            while chunk := src.read(GZIP_CHUNK_BYTES):
+                total += len(chunk)
+                if total > max_file_bytes:
+                    b.skip(FILE_TOO_LARGE, name, f"over {max_file_bytes} bytes once decompressed", file=True)
+                    break
+                out.write(chunk)
+            else:
+                return Path(tmp)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        b.skip(UNREADABLE_FILE, name, f"not a readable gzip file ({exc})", file=True)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    return None
+
+
 def _read_file(b: _Builder, path: Path, name: str, size: int, max_file_bytes: int) -> None:
     if size > max_file_bytes:
         b.skip(FILE_TOO_LARGE, name, f"{size} bytes > {max_file_bytes}", file=True)
         return
-    suffix = path.suffix.lower()
-    if name.lower().endswith(".gz"):
-        b.skip(UNKNOWN_FORMAT, name, "compressed files are not read", file=True)
+    if not name.lower().endswith(GZIP_SUFFIX):
+        _read_plain(b, path, name, _inner_suffix(name))
         return
+    plain = _gunzip(b, path, name, max_file_bytes)
+    if plain is not None:
+        try:
+            _read_plain(b, plain, name, _inner_suffix(name))
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(plain)
+
+
+def _read_plain(b: _Builder, path: Path, name: str, suffix: str) -> None:
     b.files += 1
     try:
         if suffix in CSV_SUFFIXES or suffix in PARQUET_SUFFIXES:
@@ -519,7 +563,7 @@ def _read_file(b: _Builder, path: Path, name: str, size: int, max_file_bytes: in
 
 
 def _wanted(key: str) -> bool:
-    return key.lower().endswith(READABLE)
+    return key.lower().endswith(READABLE) or key.lower().endswith(tuple(s + GZIP_SUFFIX for s in READABLE))
 
 
 # -- sources ---------------------------------------------------------------------------------------------

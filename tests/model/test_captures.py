@@ -6,8 +6,10 @@ and the GCS emulator."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import math
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from model.captures import (
     MALFORMED_JSON,
     MISSING_FEATURES,
     UNKNOWN_FORMAT,
+    UNREADABLE_FILE,
     WRONG_WIDTH,
     CaptureError,
     CaptureTable,
@@ -325,3 +328,55 @@ def test_from_gcs(tmp_path: Path) -> None:
         same(read_captures("gs://captures/logs/", NAMES, OUT, gcs_client=client), expected)
         small = read_captures("gs://captures/logs/vertex", NAMES, OUT, max_file_bytes=10)
         assert small.rows == 0 and small.skipped_files == {FILE_TOO_LARGE: 1}
+
+
+# -- gzipped files ------------------------------------------------------------------------------------------
+def _gzip(path: Path) -> Path:
+    out = path.with_name(path.name + ".gz")
+    out.write_bytes(gzip.compress(path.read_bytes()))
+    path.unlink()
+    return out
+
+
+def test_gzipped_files_read_like_plain_ones(tmp_path: Path) -> None:
+    plain = fixture_files(tmp_path / "plain")
+    zipped = fixture_files(tmp_path / "zipped")
+    for path in [p for p in zipped.rglob("*") if p.is_file()]:
+        _gzip(path)
+    assert {p.suffix for p in zipped.rglob("*") if p.is_file()} == {".gz"}
+    same(read_captures(str(zipped), NAMES, OUT), local_expectation(plain))
+
+
+def test_a_gzip_bomb_stops_at_the_size_limit(tmp_path: Path) -> None:
+    """200 MB of one repeated record, about 0.3 MB compressed: read no further than the limit."""
+    line = (sagemaker_lines()[0] + "\n").encode()
+    bomb = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as out:
+        block = line * (1_000_000 // len(line))
+        for _ in range(200):
+            out.write(block)
+    assert bomb.stat().st_size < 2_000_000
+    table = read_captures(str(tmp_path), NAMES, OUT, max_file_bytes=4 << 20)
+    assert table.rows == 0 and table.skipped_files == {FILE_TOO_LARGE: 1}
+    assert "once decompressed" in table.examples[FILE_TOO_LARGE][0]
+    assert not list(Path(tempfile.gettempdir()).glob("modelstage-capture-*.jsonl"))  # nothing left behind
+
+
+def test_a_broken_gzip_file_is_counted_not_fatal(tmp_path: Path) -> None:
+    write(tmp_path / "ok.jsonl", sagemaker_lines()[:1])
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    rows = "sqft,bedrooms,age\n" + "".join(f"{i},{i % 7},{i % 50}\n" for i in range(5000))
+    whole = gzip.compress(rows.encode())
+    (tmp_path / "cut.csv.gz").write_bytes(whole[:len(whole) // 2])  # the end-of-stream marker is missing
+    table = read_captures(str(tmp_path), NAMES, OUT)
+    assert table.rows == 1 and table.skipped_files == {UNREADABLE_FILE: 2}
+
+
+def test_gzipped_captures_from_s3(tmp_path: Path, moto_url: str, aws_credentials: None) -> None:
+    path = _gzip(write(tmp_path / "a.jsonl", sagemaker_lines()))
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name=REGION)
+    s3.create_bucket(Bucket="zipped", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.upload_file(str(path), "zipped", "capture/2026/12/03/07/a.jsonl.gz")
+    got = read_captures("s3://zipped/capture", NAMES, OUT, s3_client=s3)
+    expected = read_captures(str(write(tmp_path / "b.jsonl", sagemaker_lines())), NAMES, OUT)
+    same(got, expected)
