@@ -31,6 +31,7 @@ from model.errors import BundleError, ModelstageError
 from model.scoring import Scorer
 
 log = logging.getLogger("modelstage.runtime")
+MAX_DRIFT_CELLS = 10_000_000  # values held by the drift window (80 MB): 1,000,000 rows of 9 columns
 # Decoding costs by the byte, scoring by the cell: bodies up to here are decoded on the loop
 # (tens of microseconds) so the cell count can decide where the scoring runs.
 _DECODE_INLINE_BYTES = {"application/json": 64 * 1024, CSV: 8 * 1024}
@@ -114,6 +115,11 @@ class ServingApp:
         size = self.settings.drift_window
         if not size:
             return None
+        width = len(scorer.bundle.schema.features) + 1
+        if size * width > MAX_DRIFT_CELLS:  # a wide schema: keep the ring's memory and the scrape bounded
+            size = max(1, MAX_DRIFT_CELLS // width)
+            log.warning("drift window lowered to %d rows: %d features at most %d values in all", size, width - 1,
+                        MAX_DRIFT_CELLS)
         try:
             return DriftWindow(size, scorer.bundle.baselines, scorer.bundle.prediction_baseline)
         except BundleError as exc:  # the model still serves; only its drift gauges are missing

@@ -15,7 +15,8 @@ SAGEMAKER_MAX_BODY = 6 * 1024 * 1024  # InvokeEndpoint's 6 MiB (6,291,456 bytes)
 VERTEX_MAX_BODY = 1_500_000  # Vertex AI shared public endpoint: 1.5 MB
 AZURE_MAX_BODY = 6 * 1024 * 1024  # Azure documents no cap; we keep SageMaker's
 # The drift gauges are computed on the event loop when /metrics is scraped, ~1.5 ms per 10,000 rows of
-# 8 features, from a ring preallocated at 8 bytes per feature and row: this bounds both.
+# 8 features, from a ring preallocated at 8 bytes per feature and row: this bounds both (with
+# app.MAX_DRIFT_CELLS for wide schemas).
 MAX_DRIFT_WINDOW = 1_000_000
 
 

@@ -22,6 +22,7 @@ from model.baseline import psi
 from model.bundle import Bundle
 from model.dataset import make_house_prices
 from model.drift import compute_drift
+from model.scoring import Scorer
 from tests.container.exposition import Family, parse
 
 FEATURES = ["living_area_sqft", "bedrooms", "bathrooms", "lot_size_sqft", "year_built", "garage_spaces", "condition",
@@ -197,3 +198,13 @@ def test_the_exposition_parses_with_prometheus_client(serve: Start) -> None:
     text = client.conn.getresponse().read().decode()
     names = {family.name for family in parser.text_string_to_metric_families(text)}
     assert {"modelstage_prediction", "modelstage_feature_drift_psi", "modelstage_drift_window_rows"} <= names
+
+
+def test_a_wide_schema_gets_a_shorter_window(bundle: Bundle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ring holds at most MAX_DRIFT_CELLS values, whatever the number of features."""
+    from container.runtime import app as app_module
+
+    monkeypatch.setattr(app_module, "MAX_DRIFT_CELLS", 900)  # 9 columns (8 features and the prediction)
+    serving = app_module.ServingApp(Settings.from_env({"MODELSTAGE_DRIFT_WINDOW": "5000"}), lambda: Scorer(bundle))
+    window = serving._drift_window(Scorer(bundle))
+    assert window is not None and window.size == 100
