@@ -24,16 +24,28 @@ Formats, detected per file (by suffix) and, in JSON Lines, per line (by keys):
   ({"instances": [...]}) or response ({"predictions": [...]}) is read too. Vertex gives no inference
   id for joining labels (request_id is per request, not per row): the id is None.
 - Legacy AI Platform request logging (model, model_version, time, raw_data, raw_prediction).
+- Azure ML data collection (blobs `<endpoint>/<deployment>/<collection>/<yyyy>/<MM>/<dd>/<HH>/<id>.jsonl`;
+  learn.microsoft.com "Collect production data from models deployed for real-time inferencing"):
+  CloudEvents-shaped lines {"specversion", "id", "type": "azureml.inference.<collection>", "time",
+  "data", "correlationid", ...}. Payload logging's `request` / `response` records hold the HTTP bodies;
+  custom logging's `model_inputs` / `model_outputs` (any *inputs / *outputs collection) hold a
+  DataFrame's records. Inputs and outputs are separate records, paired by correlationid in the order
+  read (the collector may batch several requests into one record: its rows pair with the output's rows
+  in order). The id is a `correlationid` (or `inference_id`) column of the logged rows when there is
+  one, as Azure advises for joining labels, else the record's correlationid. A payload over 4 MB is
+  stored elsewhere (`datainblob`) and counted, not fetched; an output whose input never came is counted.
 - Plain rows: CSV or Parquet files with a header of feature names, optionally the output column, a
   `timestamp` column and an `inference_id` column; JSON Lines rows keyed by feature name.
 
 Any of these may be gzipped (`.jsonl.gz`, `.csv.gz`, ...): it is decompressed into a temporary file,
 never past `max_file_bytes` (a gzip bomb stops there and is counted as too large).
 
-Azure blob URLs are refused with a clear error (not supported yet). Bounded: files over
-`max_file_bytes` are skipped (counted, by file) before any byte is read; lines are streamed; a
-cloud object is spooled to a temporary file (it has passed the size check) and read as a local one.
-pyarrow is imported only for CSV and Parquet, boto3 only for s3://, google-cloud-storage only for gs://.
+Sources: a local path, `s3://`, `gs://` or an Azure blob URL (forms and credentials in
+model/capture_azure.py). Bounded: files over `max_file_bytes` are skipped (counted, by file) before any
+byte is read, and a download that grows past it is stopped; lines are streamed; a cloud object is
+spooled to a temporary file and read as a local one.
+pyarrow is imported only for CSV and Parquet, boto3 only for s3://, google-cloud-storage only for gs://,
+azure-storage-blob only for Azure.
 """
 
 from __future__ import annotations
@@ -46,7 +58,7 @@ import math
 import os
 import tempfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +68,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from model import capture_azure
 from model.envelope import EnvelopeError, split_csv, unwrap
 from model.errors import ModelstageError
 
@@ -70,7 +83,6 @@ GZIP_SUFFIX = ".gz"  # any of the above, gzipped (decompressed with the same siz
 GZIP_CHUNK_BYTES = 1 << 20
 TIMESTAMP_COLUMN = "timestamp"
 ID_COLUMN = "inference_id"
-_AZURE_SCHEMES = ("az://", "abfs://", "abfss://", "wasb://", "wasbs://", "azureml://")
 
 # skip reasons (the keys of CaptureTable.skipped)
 MALFORMED_JSON = "malformed JSON line"
@@ -81,6 +93,11 @@ UNDECODABLE = "undecodable data"
 LINE_TOO_LONG = "line too long"
 FILE_TOO_LARGE = "file too large"
 UNREADABLE_FILE = "unreadable file"
+UNMATCHED_OUTPUT = "output without its input"
+PAYLOAD_ELSEWHERE = "payload stored in a separate blob"
+AZURE_FORMAT = "azureml"
+_AZURE_TYPE = "azureml.inference."
+_AZURE_ROW_IDS = ("correlationid", ID_COLUMN)  # a per-row id column in a logged DataFrame, as Azure advises
 
 
 class CaptureError(ModelstageError):
@@ -167,6 +184,10 @@ class _Builder:
         self.examples: dict[str, list[str]] = {}
         self.formats: Counter[str] = Counter()
         self.unpaired = 0
+        # Azure ML's inputs and outputs are separate records (often separate files): halves wait here, by
+        # correlation id, for their other half; in order, so the i-th input pairs with the i-th output
+        self.azure_inputs: dict[str, deque[_AzureInput]] = {}
+        self.azure_outputs: dict[str, deque[tuple[list[float], str]]] = {}
 
     def skip(self, reason: str, where: str, detail: str = "", file: bool = False) -> None:
         (self.skipped_files if file else self.skipped)[reason] += 1
@@ -187,16 +208,28 @@ class _Builder:
             return [_float(v) for v in row]
         raise _Skip(UNKNOWN_FORMAT, f"a row that is a {type(row).__name__}")
 
-    def add(self, rows: list[list[float]], predictions: list[float], ident: str | None, when: np.datetime64,
-            fmt: str) -> None:
+    def add(self, rows: list[list[float]], predictions: list[float], ident: str | list[str | None] | None,
+            when: np.datetime64, fmt: str) -> None:
+        """One record's rows; `ident` is the record's id, or one id per row."""
         if len(predictions) != len(rows):
             self.unpaired += 1
             predictions = [math.nan] * len(rows)  # cannot pair them: features kept, predictions unknown
         self.values.extend(rows)
         self.predictions.extend(predictions)
-        self.ids.extend([ident] * len(rows))
+        self.ids.extend(ident if isinstance(ident, list) else [ident] * len(rows))
         self.times.extend([when] * len(rows))
         self.formats[fmt] += 1
+
+    def finish(self) -> None:
+        """Azure halves left unpaired: inputs are kept without predictions, outputs are counted."""
+        for pending in self.azure_inputs.values():
+            for half in pending:
+                self.add(half.rows, [], half.ids, half.when, AZURE_FORMAT)
+        for outputs in self.azure_outputs.values():
+            for _, where in outputs:
+                self.skip(UNMATCHED_OUTPUT, where, "no input record with its correlationid")
+        self.azure_inputs.clear()
+        self.azure_outputs.clear()
 
     def table(self) -> CaptureTable:
         k = len(self.names)
@@ -259,6 +292,8 @@ def _predictions(doc: object, output_name: str) -> list[float]:
         for item in doc:
             if isinstance(item, dict):
                 found = _predictions(item, output_name)
+                if not found and len(item) == 1:  # a one-column DataFrame's records, whatever the name
+                    found = [_float(next(iter(item.values())))]
                 out.append(found[0] if len(found) == 1 else math.nan)
             elif isinstance(item, list):
                 out.append(_float(item[0]) if len(item) == 1 else math.nan)
@@ -312,15 +347,19 @@ def _input_rows(b: _Builder, text: str, kind: str) -> list[list[float]]:
                 raise _Skip(MISSING_FEATURES, ", ".join(missing[:5]))
             return [b.row(dict(zip(header, cells, strict=False))) for cells in lines]
         return [b.row(cells) for cells in lines]
-    docs = _json_docs(text)
-    rows: list[object] = []
-    for doc in docs:  # one document, or a JSON Lines body's lines ({"input": row} among them)
-        try:
-            found, _, _ = unwrap(doc, b.names)
-        except EnvelopeError as exc:
-            raise _Skip(UNKNOWN_FORMAT, f"request body: {exc.message}") from None
-        rows.extend(found)
-    return [b.row(r) for r in rows]
+    out: list[list[float]] = []
+    for doc in _json_docs(text):  # one document, or a JSON Lines body's lines ({"input": row} among them)
+        out.extend(_doc_rows(b, doc))
+    return out
+
+
+def _doc_rows(b: _Builder, doc: object) -> list[list[float]]:
+    """A parsed request body (any envelope model/envelope.py accepts) -> rows of floats."""
+    try:
+        found, _, _ = unwrap(doc, b.names)
+    except EnvelopeError as exc:
+        raise _Skip(UNKNOWN_FORMAT, f"request body: {exc.message}") from None
+    return [b.row(r) for r in found]
 
 
 def _output_predictions(b: _Builder, side: object) -> list[float]:
@@ -399,12 +438,99 @@ def _vertex(b: _Builder, doc: dict[str, Any], request_key: str, response_key: st
     b.add(values, predictions, None, _timestamp(doc.get(time_key)), fmt)
 
 
+# -- Azure ML data collection ---------------------------------------------------------------------------
+@dataclass
+class _AzureInput:
+    rows: list[list[float]]
+    ids: list[str | None]
+    when: np.datetime64
+
+
+def _azure_data(doc: dict[str, Any]) -> object:
+    if str(doc.get("datainblob", "")).lower() == "true":  # over 4 MB: the record holds the payload's URL
+        raise _Skip(PAYLOAD_ELSEWHERE, str(doc.get("data", ""))[:200])
+    if "data" not in doc:
+        raise _Skip(UNKNOWN_FORMAT, "an Azure ML record without data")
+    return doc["data"]
+
+
+def _azure_text_kind(doc: dict[str, Any], text: str) -> str:
+    content_type = str(doc.get("datacontenttype", "")).lower()
+    if "csv" in content_type:
+        return "csv"
+    return "json" if "json" in content_type or text.lstrip()[:1] in ("{", "[") else "csv"
+
+
+def _azure(b: _Builder, doc: dict[str, Any], where: str) -> None:
+    """One Azure ML data collector record (CloudEvents-shaped: specversion, id, type, time, data,
+    correlationid). Payload logging writes `azureml.inference.request` / `.response` (data: the HTTP
+    body); custom logging writes `azureml.inference.<collection>` (data: a DataFrame's records), where
+    modelstage reads collections named *inputs and *outputs (model_inputs, model_outputs)."""
+    kind = str(doc["type"])[len(_AZURE_TYPE):]
+    if kind == "request" or kind.endswith("inputs"):
+        _azure_input(b, doc)
+    elif kind == "response" or kind.endswith("outputs"):
+        _azure_output(b, doc, where)
+    else:
+        raise _Skip(UNKNOWN_FORMAT, f"Azure ML collection {kind!r}: neither a request/inputs nor a "
+                                    "response/outputs collection")
+
+
+def _correlation(doc: dict[str, Any]) -> str | None:
+    value = doc.get("correlationid")
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "" else None
+
+
+def _azure_input(b: _Builder, doc: dict[str, Any]) -> None:
+    data = _azure_data(doc)
+    rows = _input_rows(b, data, _azure_text_kind(doc, data)) if isinstance(data, str) else _doc_rows(b, data)
+    cid = _correlation(doc)
+    ids: list[str | None] = [cid] * len(rows)
+    if isinstance(data, list) and len(data) == len(rows):  # a per-row id logged as a column wins
+        for i, item in enumerate(data):
+            if isinstance(item, dict):
+                own = next((item[k] for k in _AZURE_ROW_IDS if isinstance(item.get(k), (str, int))), None)
+                if own is not None and not isinstance(own, bool):
+                    ids[i] = str(own)
+    half = _AzureInput(rows, ids, _timestamp(doc.get("time")))
+    outputs = b.azure_outputs.get(cid) if cid is not None else None
+    if outputs:
+        predictions, _ = outputs.popleft()
+        b.add(half.rows, predictions, half.ids, half.when, AZURE_FORMAT)
+    elif cid is None:
+        b.add(half.rows, [], half.ids, half.when, AZURE_FORMAT)  # nothing to pair it by
+    else:
+        b.azure_inputs.setdefault(cid, deque()).append(half)
+
+
+def _azure_output(b: _Builder, doc: dict[str, Any], where: str) -> None:
+    data = _azure_data(doc)
+    if isinstance(data, str):
+        if _azure_text_kind(doc, data) == "csv":
+            predictions = [_float(line.split(",")[0]) for line in data.splitlines() if line.strip()]
+        else:
+            predictions = [p for d in _json_docs(data) for p in _predictions(d, b.output_name)]
+    else:
+        predictions = _predictions(data, b.output_name)
+    cid = _correlation(doc)
+    if cid is None:
+        raise _Skip(UNMATCHED_OUTPUT, "no correlationid")
+    inputs = b.azure_inputs.get(cid)
+    if inputs:
+        half = inputs.popleft()
+        b.add(half.rows, predictions, half.ids, half.when, AZURE_FORMAT)
+    else:
+        b.azure_outputs.setdefault(cid, deque()).append((predictions, where))
+
+
 # -- per line and per file -------------------------------------------------------------------------------
-def _record(b: _Builder, doc: object) -> None:
+def _record(b: _Builder, doc: object, where: str) -> None:
     if not isinstance(doc, dict):
         raise _Skip(UNKNOWN_FORMAT, f"a line that is a {type(doc).__name__}")
     if "captureData" in doc:
         _sagemaker(b, doc)
+    elif "specversion" in doc and str(doc.get("type", "")).startswith(_AZURE_TYPE):
+        _azure(b, doc, where)
     elif "request_payload" in doc:
         _vertex(b, doc, "request_payload", "response_payload", "logging_time", "vertex")
     elif "raw_data" in doc:
@@ -440,10 +566,11 @@ def _read_jsonl(b: _Builder, stream: IO[bytes], name: str) -> None:
         except orjson.JSONDecodeError as exc:
             b.skip(MALFORMED_JSON, f"{name}:{number}", str(exc))
             continue
+        where = f"{name}:{number}"
         try:
-            _record(b, doc)
+            _record(b, doc, where)
         except _Skip as skip:
-            b.skip(skip.reason, f"{name}:{number}", skip.detail)
+            b.skip(skip.reason, where, skip.detail)
 
 
 def _read_table(b: _Builder, path: Path, name: str, parquet: bool) -> None:
@@ -575,6 +702,32 @@ def _split_url(source: str, scheme: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class _Bounded:
+    """A file's `write`, refusing to go past `limit` bytes: a download never outgrows the size check."""
+
+    def __init__(self, out: IO[bytes], limit: int) -> None:
+        self.out, self.limit, self.written = out, limit, 0
+
+    def write(self, data: bytes) -> int:
+        self.written += len(data)
+        if self.written > self.limit:
+            raise _TooLarge
+        return self.out.write(data)
+
+    def tell(self) -> int:
+        return self.written
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def _spooled(b: _Builder, name: str, key: str, size: int, max_file_bytes: int, download: Any) -> None:
     """Download one object (already size-checked) into a temporary file and read it as a local one."""
     if size > max_file_bytes:
@@ -583,9 +736,14 @@ def _spooled(b: _Builder, name: str, key: str, size: int, max_file_bytes: int, d
     suffix = Path(key).suffix
     fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="modelstage-capture-")
     try:
-        with os.fdopen(fd, "wb") as out:
-            download(out)
-        _read_file(b, Path(tmp), name, size, max_file_bytes)
+        with os.fdopen(fd, "wb") as raw:
+            out = _Bounded(raw, max_file_bytes)
+            try:
+                download(out)
+            except _TooLarge:  # it grew after it was listed (someone else's bucket): the limit still holds
+                b.skip(FILE_TOO_LARGE, name, f"over {max_file_bytes} bytes while downloading", file=True)
+                return
+        _read_file(b, Path(tmp), name, out.written, max_file_bytes)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -668,29 +826,59 @@ def _read_local(b: _Builder, source: str, max_file_bytes: int) -> None:
         _read_file(b, path, str(path), size, max_file_bytes)
 
 
-def _is_azure(source: str) -> bool:
-    lowered = source.lower()
-    return lowered.startswith(_AZURE_SCHEMES) or (
-        lowered.startswith(("https://", "http://")) and ".blob.core.windows.net" in lowered.split("/", 3)[2])
+def _read_azure(b: _Builder, source: str, max_file_bytes: int, azure_client: Any) -> None:
+    try:
+        location = capture_azure.parse(source)
+        client = azure_client or capture_azure.container_client(location, source)
+    except capture_azure.AzureSourceError as exc:
+        raise CaptureError(str(exc)) from None
+    from azure.core.exceptions import AzureError
+
+    prefix = location.prefix
+    try:
+        listed = client.list_blobs(name_starts_with=prefix or None)
+        blobs = sorted((blob.name, int(blob.size or 0)) for blob in listed)
+    except AzureError as exc:
+        raise CaptureError(f"{location.name(prefix)}: cannot list blobs: {_azure_reason(exc)}") from None
+    for key, size in blobs:
+        if key.endswith("/") or not (_wanted(key) or key == prefix):
+            continue
+        name = location.name(key)
+
+        def download(out: IO[bytes], key: str = key) -> None:
+            client.download_blob(key).readinto(out)
+
+        try:
+            _spooled(b, name, key, size, max_file_bytes, download)
+        except AzureError as exc:
+            b.skip(UNREADABLE_FILE, name, _azure_reason(exc), file=True)
+
+
+def _azure_reason(exc: Exception) -> str:
+    """The first line of an Azure SDK error (its message carries the whole HTTP exchange after that)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def read_captures(source: str, feature_names: Sequence[str], output_name: str, *,
                   max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, endpoint_url: str | None = None,
-                  s3_client: Any = None, gcs_client: Any = None) -> CaptureTable:
+                  s3_client: Any = None, gcs_client: Any = None, azure_client: Any = None) -> CaptureTable:
     """Read every capture under `source` into a CaptureTable (see the module docstring).
 
     `endpoint_url` (else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL) points boto3 at another S3;
-    `s3_client` / `gcs_client` inject ready clients. GCS honours STORAGE_EMULATOR_HOST."""
+    `s3_client` / `gcs_client` / `azure_client` (a ContainerClient) inject ready clients. GCS honours
+    STORAGE_EMULATOR_HOST; Azure's URL forms and credentials are in model/capture_azure.py."""
     b = _Builder(feature_names, output_name)
-    if _is_azure(source):
-        raise CaptureError(f"{source}: Azure blob storage is not supported yet; download the files "
-                           "(az storage blob download-batch) and read the local folder")
-    if source.startswith("s3://"):
+    if capture_azure.is_azure(source):
+        _read_azure(b, source, max_file_bytes, azure_client)
+    elif source.startswith("s3://"):
         _read_s3(b, source, max_file_bytes, s3_client, endpoint_url)
     elif source.startswith("gs://"):
         _read_gcs(b, source, max_file_bytes, gcs_client)
     elif "://" in source:
-        raise CaptureError(f"{source}: unsupported URL scheme: expected a local path, s3:// or gs://")
+        raise CaptureError(f"{source}: unsupported URL: expected a local path, s3://, gs:// or an Azure blob "
+                           "URL (https://<account>.blob.core.windows.net/<container>/<prefix>, az://)")
     else:
         _read_local(b, source, max_file_bytes)
+    b.finish()
     return b.table()

@@ -223,9 +223,10 @@ def parser() -> argparse.ArgumentParser:
                                           "host (tests, private endpoints)")
     s.set_defaults(handler=cmd_smoke)
 
-    sources = ("a local file or folder, s3://bucket/prefix or gs://bucket/prefix: SageMaker or modelstage "
-               "captures, Vertex request-response logs exported from BigQuery, or CSV/Parquet/JSON Lines rows "
-               "(also gzipped)")
+    sources = ("a local file or folder, s3://bucket/prefix, gs://bucket/prefix or an Azure blob URL "
+               "(https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX, az://CONTAINER/PREFIX): SageMaker or "
+               "modelstage captures, Vertex request-response logs exported from BigQuery, Azure ML data "
+               "collection, or CSV/Parquet/JSON Lines rows (also gzipped)")
     every = ("windows over time: day, hour, auto (day when the data spans 2 days or more, else hour) "
              "or a number of rows (default: auto)")
     s = sub.add_parser("drift", help="compare captured or recent inputs and predictions with the bundle's baseline "

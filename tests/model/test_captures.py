@@ -247,13 +247,13 @@ def test_csv_and_parquet(tmp_path: Path) -> None:
 
 
 def test_unsupported_sources(tmp_path: Path) -> None:
-    for url in ("https://acct.blob.core.windows.net/insights/x", "abfss://c@acct.dfs.core.windows.net/p"):
-        with pytest.raises(CaptureError, match="Azure blob storage is not supported yet"):
-            read_captures(url, NAMES, OUT)
+    with pytest.raises(CaptureError, match="resolved by the workspace; give the blob URL"):
+        read_captures("azureml://datastores/workspaceblobstore/paths/modelDataCollector", NAMES, OUT)
     with pytest.raises(CaptureError, match="no such file"):
         read_captures(str(tmp_path / "missing"), NAMES, OUT)
-    with pytest.raises(CaptureError, match="unsupported URL scheme"):
-        read_captures("ftp://x/y", NAMES, OUT)
+    for url in ("ftp://x/y", "https://example.com/captures/"):
+        with pytest.raises(CaptureError, match="unsupported URL: expected a local path, s3://, gs:// or an Azure"):
+            read_captures(url, NAMES, OUT)
 
 
 # -- the same files from S3 (moto) and GCS (the emulator) ----------------------------------------------

@@ -95,9 +95,9 @@ def test_drift_over_the_captured_traffic(bundle: Bundle, traffic: Traffic, tmp_p
     assert "predicted here" not in r.stdout  # the captures carry the server's predictions
 
 
-def test_drift_reads_the_captures_from_s3_and_gcs(bundle: Bundle, traffic: Traffic, tmp_path: Path) -> None:
+def test_drift_reads_the_captures_from_s3_gcs_and_azure_blob(bundle: Bundle, traffic: Traffic, tmp_path: Path) -> None:
     """The same capture files uploaded to moto's S3 (as SageMaker lays them out under the stack's capture
-    prefix) and to the GCS emulator, read by the command in its own process."""
+    prefix), to the GCS emulator and to Azurite, read by the command in its own process."""
     import boto3
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -135,6 +135,63 @@ def test_drift_reads_the_captures_from_s3_and_gcs(bundle: Bundle, traffic: Traff
     assert r.returncode == 1, r.stderr
     from_gcs = json.loads((tmp_path / "gs.json").read_text())["drift"]
     assert [c["psi"] for c in from_gcs["columns"]] == [c["psi"] for c in from_s3["columns"]]
+
+    from azure.storage.blob import BlobServiceClient
+
+    from tests.azurite import azurite
+
+    with azurite() as connection_string:
+        container = BlobServiceClient.from_connection_string(connection_string).create_container("logs")
+        for path in files:
+            with path.open("rb") as data:
+                container.upload_blob(f"capture/{path.relative_to(traffic.captures)}", data)
+        r = run("drift", "--bundle", str(bundle.path), "--current", "az://logs/capture", "--json",
+                str(tmp_path / "az.json"), "--html", "-", env={"AZURE_STORAGE_CONNECTION_STRING": connection_string})
+    assert r.returncode == 1, r.stderr
+    from_azure = json.loads((tmp_path / "az.json").read_text())["drift"]
+    assert [c["psi"] for c in from_azure["columns"]] == [c["psi"] for c in from_s3["columns"]]
+
+
+def _azure_payload_logs(traffic: Traffic) -> dict[str, bytes]:
+    """The captured traffic as Azure ML payload logging writes it: request and response records in two
+    collections, joined by correlationid (here the id the endpoint returned)."""
+    requests: list[bytes] = []
+    responses: list[bytes] = []
+    for path in sorted(traffic.captures.rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            cid = record["eventMetadata"]["eventId"]
+            common = {"specversion": "1.0", "datacontenttype": "application/json",
+                      "time": record["eventMetadata"]["inferenceTime"], "correlationid": cid, "xrequestid": cid}
+            for kind, side, out in (("request", "endpointInput", requests), ("response", "endpointOutput", responses)):
+                body = json.loads(record["captureData"][side]["data"])
+                out.append(json.dumps({**common, "id": f"{kind}-{cid}", "type": f"azureml.inference.{kind}",
+                                       "data": body}).encode())
+    folder = "modelDataCollector/ep/blue/{}/2026/12/03/08/instance-1.jsonl"
+    return {folder.format("request"): b"\n".join(requests), folder.format("response"): b"\n".join(responses)}
+
+
+def test_accuracy_of_azure_ml_payload_logs_in_azurite(bundle: Bundle, traffic: Traffic, tmp_path: Path) -> None:
+    """Azure ML data collection read from a real blob emulator by the command: labels join on the
+    records' correlationid and the shifted half is degraded, as with the runtime's own capture."""
+    from azure.storage.blob import BlobServiceClient
+
+    from tests.azurite import ACCOUNT, azurite
+
+    with azurite() as connection_string:
+        container = BlobServiceClient.from_connection_string(connection_string).create_container("azureml-blobstore-1")
+        for name, data in _azure_payload_logs(traffic).items():
+            container.upload_blob(name, data)
+        port = connection_string.split("BlobEndpoint=http://127.0.0.1:", 1)[1].split("/", 1)[0]
+        url = f"http://127.0.0.1:{port}/{ACCOUNT}/azureml-blobstore-1/modelDataCollector/ep/blue"
+        r = run("accuracy", "--bundle", str(bundle.path), "--captured", url,
+                "--labels", str(_labels(tmp_path / "all.csv", traffic.ids, traffic.y)), "--every", "100",
+                "--tolerance", "0.3", "--json", str(tmp_path / "acc.json"), "--html", "-",
+                env={"AZURE_STORAGE_CONNECTION_STRING": connection_string})
+    assert r.returncode == 1, r.stdout + r.stderr
+    acc = json.loads((tmp_path / "acc.json").read_text())["accuracy"]
+    assert acc["matched"] == 600
+    assert [bool(w["degraded"]) for w in acc["windows"]] == [False] * 3 + [True] * 3
 
 
 def test_drift_of_rows_like_the_training_data_exits_0(bundle: Bundle, tmp_path: Path) -> None:
