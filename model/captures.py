@@ -279,19 +279,25 @@ def _timestamp(value: object) -> np.datetime64:
     return _NAT
 
 
-def _predictions(doc: object, output_name: str) -> list[float]:
+MAX_RESPONSE_DEPTH = 4  # {"predictions": [{"price": x}]} is 3 deep; a body nested deeper holds no prediction
+
+
+def _predictions(doc: object, output_name: str, depth: int = 0) -> list[float]:
     """A response body -> one prediction per row: a number, {"<output>": x or [x...]},
-    {"predictions": [...]}, a list of numbers or of {"<output>": x}."""
+    {"predictions": [...]}, a list of numbers or of {"<output>": x}. [] past MAX_RESPONSE_DEPTH, so a
+    hostile body nested a thousand deep costs nothing (and no RecursionError)."""
+    if depth > MAX_RESPONSE_DEPTH:
+        return []
     if isinstance(doc, dict):
         for key in (output_name, "predictions", "prediction", "outputs", "output"):
             if key in doc:
-                return _predictions(doc[key], output_name)
+                return _predictions(doc[key], output_name, depth + 1)
         return []
     if isinstance(doc, list):
         out: list[float] = []
         for item in doc:
             if isinstance(item, dict):
-                found = _predictions(item, output_name)
+                found = _predictions(item, output_name, depth + 1)
                 if not found and len(item) == 1:  # a one-column DataFrame's records, whatever the name
                     found = [_float(next(iter(item.values())))]
                 out.append(found[0] if len(found) == 1 else math.nan)

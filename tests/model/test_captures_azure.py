@@ -249,3 +249,23 @@ def test_size_limit_and_gzip_from_azurite(blob_store: tuple[str, Path], monkeypa
     assert table.rows == 3 and table.unpaired == 2  # the inputs, with no outputs collected
     assert dict(table.skipped_files) == {FILE_TOO_LARGE: 1}
     assert table.examples[FILE_TOO_LARGE] == ["az://captures/zipped/model_inputs/big.jsonl: 5000 bytes > 4096"]
+
+
+def test_hostile_records_are_counted_not_fatal(tmp_path: Path) -> None:
+    """Bodies nested a thousand deep (orjson parses them; a recursive reader would not survive), ids
+    of the wrong type, data of the wrong shape: each record is counted, none stops the read."""
+    deep = '{"price":' * 1000 + "1" + "}" * 1000
+    write(tmp_path / "x.jsonl", [
+        '{"specversion":"1.0","type":"azureml.inference.response","correlationid":"a","data":' + deep + "}",
+        event("request", {"input": [1, 2, 3]}, "a"),
+        json.dumps({"captureData": {"endpointInput": {"data": "1,2,3", "encoding": "CSV"},
+                                    "endpointOutput": {"data": deep, "encoding": "JSON"}}}),
+        event("request", [[4, 5, 6]], None, correlationid=["not", "a", "string"]),
+        event("request", None, "b"),
+        event("model_inputs", [[[[[[1]]]]]], "c"),
+    ])
+    table = read_captures(str(tmp_path), NAMES, OUT)
+    assert table.rows == 3 and table.records == 6 and table.unpaired == 3
+    assert all(math.isnan(p) for p in table.prediction)
+    assert list(table.inference_id) == ["a", None, None]
+    assert table.skipped_records == 2
