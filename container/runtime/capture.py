@@ -32,41 +32,45 @@ record's eventId (UUID4-shaped: random per process, counted per record; see `new
 in `X-Modelstage-Inference-Id` on every response of a scoring route while capture is on, sampled or
 not, so labels can be joined later (a request not sampled has an id and no record).
 
-Off the request path: the event loop appends a tuple to a bounded deque (`put_nowait`: no lock, no
-encoding, no I/O; the deque is thread-safe and has one producer, the event loop) and one writer
-thread wakes every `MODELSTAGE_CAPTURE_FLUSH_INTERVAL` seconds, encodes what is queued and writes it
-in one `write`. A full queue (records or bytes) or a failed write (ENOSPC, EDQUOT, any OSError: the
-partial line is truncated away) drops the records and counts them; requests never wait for capture.
-On shutdown `close` flushes what is queued within a bounded time.
+Off the request path, and off the worker's core: the event loop packs each sampled exchange into a
+frame (capture_record.py: a struct header and the bytes, no encoding) appended to a buffer under a lock
+held for one append. A feeder thread wakes every `MODELSTAGE_CAPTURE_FLUSH_INTERVAL` seconds, takes the
+buffer and writes it, in one `write`, to the pipe of a writer process (capture_writer.py) that encodes
+the records and writes the files. Encoding in a thread of the worker cost it 5-10% of its throughput:
+the thread takes the GIL from the event loop. The queue (records and bytes not yet handed to the writer)
+is bounded; when it is full, or a write fails (ENOSPC, EDQUOT, any OSError: the partial line is
+truncated away), or the writer process is gone, records are dropped and counted (the writer publishes
+its counts in shared memory); requests never wait for capture. On shutdown `close` hands over what is
+queued, closes the pipe and waits for the writer to finish, within a bounded time.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import itertools
+import fcntl
 import logging
+import mmap
 import os
 import random
+import select
+import subprocess
+import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-import orjson
-
-from container.runtime.codec import CSV, JSON, media_type
+from container.runtime import capture_record
+from container.runtime.capture_writer import COUNTERS, DIR_MODE, FileWriter
+from container.runtime.codec import JSON
 
 log = logging.getLogger("modelstage.runtime")
 HEADER = b"x-modelstage-inference-id"
 CLIENT_HEADER = b"x-amzn-sagemaker-inference-id"
-FLUSH_TIMEOUT_S = 3.0  # on shutdown: the writer's bound for flushing what is queued
-_DIR_MODE = 0o700
-_FILE_MODE = 0o600
-# As text: JSON and CSV, and JSON Lines (Batch Transform's SplitType Line bodies), which SageMaker
-# records as text when listed in CaptureContentTypeHeader.JsonContentTypes; anything else as base64.
-_ENCODINGS = {JSON: "JSON", CSV: "CSV", "application/jsonlines": "JSON", "application/x-jsonlines": "JSON"}
+FLUSH_TIMEOUT_S = 3.0  # on shutdown: the bound for handing over and writing what is queued
+PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for an unprivileged process
+RESPAWN_S = 1.0  # a writer process that died is started again at most this often
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `container` is, for the writer's -m
 
 
 @dataclass(frozen=True)
@@ -87,152 +91,207 @@ def valid_client_id(value: bytes) -> bool:
 
 
 class Capture:
-    """The queue, the counters and the writer thread of one worker process."""
+    """The queue, the counters, the feeder thread and the writer process of one worker process."""
 
     def __init__(self, settings: CaptureSettings) -> None:
         assert settings.directory is not None
         self.settings = settings
         self.directory = settings.directory
-        self.records = 0  # written (writer thread)
         self.dropped_queue_full = 0  # event loop
-        self.dropped_write_error = 0  # writer thread
         self._rng = random.Random()
         self._random = self._rng.random
-        # new_id: 74 random bits name the process (UUID4's version and variant bits set), a 48-bit counter
-        # starting at a random value the record: unique until 2**48 ids in one process.
-        bits = int.from_bytes(os.urandom(10), "big") & ~(0xF000 << 16 | 0xC000) | (0x4000 << 16 | 0x8000)
-        head = f"{bits:020x}"
-        self._id_prefix = f"{head[:8]}-{head[8:12]}-{head[12:16]}-{head[16:20]}-"
-        self._counter = itertools.count(int.from_bytes(os.urandom(6), "big"))
+        self.new_id = capture_record.id_source()
         self._threshold = settings.percent / 100.0
-        self._queue: deque[tuple[float, str | None, str | None, str, bytes, str, bytes]] = deque()
-        self._limit = settings.queue_records
-        self._byte_limit = settings.queue_bytes
-        self._bytes_in = 0  # event loop: bytes queued, ever
-        self._bytes_out = 0  # writer: bytes taken off the queue, ever
+        self._lock = threading.Lock()
+        self._buffer = bytearray()  # frames not yet handed to the writer (under _lock)
+        self._buffered = self._buffered_bytes = 0  # records and body bytes in _buffer (under _lock)
+        self._records_in = self._bytes_in = 0  # event loop: queued, ever
+        self._records_out = self._bytes_out = 0  # feeder: handed over or dropped, ever
+        self._lost = 0  # feeder: records the writer process never got (its pipe was broken)
+        self._counted = (0, 0)  # written and failed by writer processes that have exited
+        self._counters: mmap.mmap | None = None
+        self._counters_fd = -1
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
+        self._sent = 0  # records handed to the current writer process
+        self._local: FileWriter | None = None  # close() before start(): write in this process
         self._stop = threading.Event()
-        self._fd = -1
-        self._file_hour = ""
-        self._file_size = 0
-        self._last_errno: int | None = None
         self._thread: threading.Thread | None = None
         try:
-            os.makedirs(self.directory, mode=_DIR_MODE, exist_ok=True)
+            os.makedirs(self.directory, mode=DIR_MODE, exist_ok=True)
             if not os.access(self.directory, os.W_OK | os.X_OK):
                 log.error("capture: %s is not writable by uid %d; records will be dropped", self.directory,
                           os.getuid())
         except OSError as exc:
             log.error("capture: cannot create %s (%s); records will be dropped", self.directory, exc)
 
+    # -- counters (/metrics) ----------------------------------------------------------------------
+    def _published(self) -> tuple[int, int]:
+        written, failed = self._counted
+        if self._counters is not None:
+            now_written, now_failed = COUNTERS.unpack_from(self._counters, 0)
+            written, failed = written + now_written, failed + now_failed
+        if self._local is not None:
+            written, failed = written + self._local.records, failed + self._local.dropped_write_error
+        return written, failed
+
+    @property
+    def records(self) -> int:
+        """Records written."""
+        return self._published()[0]
+
+    @property
+    def dropped_write_error(self) -> int:
+        """Records dropped because a write failed or the writer process was gone."""
+        return self._published()[1] + self._lost
+
     # -- the request path (event loop) ----------------------------------------------------------
     def sampled(self) -> bool:
         threshold = self._threshold
         return threshold >= 1.0 or (threshold > 0.0 and self._random() < threshold)
 
-    def new_id(self) -> str:
-        """A UUID4-shaped id: a random prefix drawn once per process and a counter. Ids need to be unique,
-        not unguessable; this costs a quarter of a random UUID4 per request."""
-        return f"{self._id_prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
-
     def put_nowait(self, client_id: str | None, event_id: str | None, content_type: str | None, body: bytes,
                    out_type: str, out_body: bytes) -> bool:
-        """Queue one record; False (and counted) when the queue is full. Never blocks, never raises."""
+        """Queue one record; False (and counted) when the queue is full. Never blocks on I/O, never raises."""
         size = len(body) + len(out_body)
-        if len(self._queue) >= self._limit or self._bytes_in - self._bytes_out + size > self._byte_limit:
+        if (self._records_in - self._records_out >= self.settings.queue_records
+                or self._bytes_in - self._bytes_out + size > self.settings.queue_bytes):
             self.dropped_queue_full += 1
             return False
+        frame = capture_record.pack(time.time(), client_id, event_id, content_type or JSON, body,
+                                    out_type, out_body)
+        self._records_in += 1
         self._bytes_in += size
-        self._queue.append((time.time(), client_id, event_id, content_type or JSON, body, out_type, out_body))
+        with self._lock:
+            self._buffer += frame
+            self._buffered += 1
+            self._buffered_bytes += size
         return True
 
-    # -- the writer thread ----------------------------------------------------------------------
+    # -- the feeder thread and the writer process ---------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
+            fd = os.memfd_create("modelstage-capture-counters", os.MFD_CLOEXEC)
+            os.ftruncate(fd, COUNTERS.size)
+            self._counters_fd, self._counters = fd, mmap.mmap(fd, COUNTERS.size)
+            self._spawn()
+            self._thread = threading.Thread(target=self._run, name="capture-feeder", daemon=True)
             self._thread.start()
+
+    def _spawn(self) -> None:
+        """Start a writer process, its counters from zero (what an earlier one counted is kept)."""
+        assert self._counters is not None
+        if self._proc is not None:
+            self._reap()
+        self._started_at = time.monotonic()
+        self._sent = 0
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p)}
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "container.runtime.capture_writer", self.directory,
+                 str(self.settings.max_file_bytes), str(self._counters_fd)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(self._counters_fd,), env=env,
+                close_fds=True)
+        except OSError as exc:
+            log.error("capture: cannot start the writer process (%s); records will be dropped", exc)
+            self._proc = None
+            return
+        if self._proc.stdin is not None:
+            fd = self._proc.stdin.fileno()
+            os.set_blocking(fd, False)  # _send waits in select, with a deadline
+            with contextlib.suppress(OSError):  # one write per flush rather than one per 64 KiB
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+    def _reap(self) -> None:
+        """The writer process is gone or going: keep its counts, forget it."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(0.1)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(1.0)
+        if self._counters is not None:
+            written, failed = COUNTERS.unpack_from(self._counters, 0)
+            self._counted = (self._counted[0] + written, self._counted[1] + failed)
+            COUNTERS.pack_into(self._counters, 0, 0, 0)
+            # handed over but never written or counted: in its pipe when it died (or past the deadline)
+            self._lost += max(0, self._sent - written - failed)
+            self._sent = 0
 
     def _run(self) -> None:
         while not self._stop.wait(self.settings.flush_interval):
-            self._drain(None)
-        self._drain(time.monotonic() + FLUSH_TIMEOUT_S)
-        self._close_file()
+            self._hand_over(None)
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        self._hand_over(deadline)
+        self._finish(deadline)
 
-    def _drain(self, deadline: float | None) -> None:
-        """Write what is queued, in batches; stop at `deadline` (shutdown) if one is given."""
-        queue = self._queue
-        while queue:
-            if deadline is not None and time.monotonic() > deadline:
-                return
-            batch: list[bytes] = []
-            taken = 0
-            hour = ""
-            second, stamp, item_hour = -1, b"", ""
-            while queue and len(batch) < 2000:
-                item = queue[0]
-                if int(item[0]) != second:  # formatting times costs more than the record: once a second
-                    second = int(item[0])
-                    when = time.gmtime(second)
-                    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", when).encode()
-                    item_hour = time.strftime("%Y/%m/%d/%H", when)
-                if hour and item_hour != hour:
-                    break  # one file per hour: the next batch starts the next hour's file
-                hour = item_hour
-                queue.popleft()
-                taken += len(item[4]) + len(item[6])
-                batch.append(_line(item, stamp, self.new_id))
-            self._bytes_out += taken
-            self._write(hour, batch)
+    def _take(self) -> tuple[bytearray, int, int]:
+        with self._lock:
+            data, self._buffer = self._buffer, bytearray()
+            count, self._buffered = self._buffered, 0
+            size, self._buffered_bytes = self._buffered_bytes, 0
+        return data, count, size
 
-    def _write(self, hour: str, lines: list[bytes]) -> None:
-        data = b"".join(lines)
-        try:
-            if self._fd < 0 or hour != self._file_hour or self._file_size >= self.settings.max_file_bytes:
-                self._open(hour)
-            view, written = memoryview(data), 0
-            try:
-                while written < len(data):
-                    written += os.write(self._fd, view[written:])
-            except OSError:
-                self._undo(written)
-                raise
-        except OSError as exc:
-            if self.dropped_write_error == 0 or exc.errno != self._last_errno:
-                log.warning("capture: dropping records, cannot write under %s: %s", self.directory, exc)
-            self._last_errno = exc.errno
-            self.dropped_write_error += len(lines)
+    def _hand_over(self, deadline: float | None) -> None:
+        data, count, size = self._take()
+        if not count:
             return
-        self._file_size += len(data)
-        self.records += len(lines)
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            if time.monotonic() - self._started_at >= RESPAWN_S and not self._stop.is_set():
+                log.warning("capture: the writer process exited (%s); starting another",
+                            None if proc is None else proc.returncode)
+                self._spawn()
+            proc = self._proc
+        sent = proc is not None and proc.stdin is not None and self._send(proc.stdin.fileno(), data, deadline)
+        if sent:
+            self._sent += count
+        else:
+            self._lost += count
+        self._records_out += count
+        self._bytes_out += size
 
-    def _undo(self, written: int) -> None:
-        """A write failed part-way: cut the partial line off, or give the file up if that fails too."""
-        if not written:
+    def _send(self, fd: int, data: bytearray, deadline: float | None) -> bool:
+        """All of data into the pipe; False when the pipe is broken or the deadline passes. A writer that
+        falls behind blocks this thread only: the queue fills and the event loop drops."""
+        view, sent = memoryview(data), 0
+        try:
+            while sent < len(data):
+                wait = 0.5 if deadline is None else deadline - time.monotonic()
+                if wait <= 0:
+                    return False
+                _, ready, _ = select.select([], [fd], [], wait)
+                if ready:
+                    with contextlib.suppress(BlockingIOError):
+                        sent += os.write(fd, view[sent:])
+                elif deadline is None and self._stop.is_set():
+                    deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        except OSError as exc:  # EPIPE: the writer process died
+            log.warning("capture: the writer process is gone (%s); dropping records", exc)
+            return False
+        finally:
+            view.release()
+        return True
+
+    def _finish(self, deadline: float) -> None:
+        """Close the pipe and let the writer write what it holds, until the deadline."""
+        proc = self._proc
+        if proc is None:
             return
-        try:
-            os.ftruncate(self._fd, self._file_size)
-        except OSError:
-            self._close_file()
-
-    def _open(self, hour: str) -> None:
-        self._close_file()
-        folder = os.path.join(self.directory, hour)
-        os.makedirs(folder, mode=_DIR_MODE, exist_ok=True)
-        now = time.time()
-        stamp = time.strftime("%M-%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
-        path = os.path.join(folder, f"{stamp}-{self.new_id()}.jsonl")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, _FILE_MODE)
-        try:
-            os.fchmod(fd, _FILE_MODE)  # whatever the umask
-        except OSError:
-            os.close(fd)
-            raise
-        self._fd, self._file_hour, self._file_size = fd, hour, 0
-
-    def _close_file(self) -> None:
-        if self._fd >= 0:
-            fd, self._fd = self._fd, -1
+        if proc.stdin is not None:
             with contextlib.suppress(OSError):
-                os.close(fd)
+                proc.stdin.close()
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("capture: the writer did not finish in %.1f s; stopping it", FLUSH_TIMEOUT_S)
+        self._reap()
 
     def close(self, timeout: float = FLUSH_TIMEOUT_S + 0.5) -> None:
         """Flush what is queued (bounded by FLUSH_TIMEOUT_S) and stop the writer. Idempotent."""
@@ -241,47 +300,18 @@ class Capture:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                log.warning("capture: the writer did not finish in %.1f s; %d records not written", timeout,
-                            len(self._queue))
-        elif self._queue:  # never started: flush here, bounded all the same
-            self._drain(time.monotonic() + FLUSH_TIMEOUT_S)
-            self._close_file()
-        if self._queue:
-            log.warning("capture: %d queued records were not written before exit", len(self._queue))
+                log.warning("capture: the feeder did not finish in %.1f s", timeout)
+            return
+        data, count, size = self._take()  # never started: write here, bounded all the same
+        if count:
+            if self._local is None:
+                self._local = FileWriter(self.directory, self.settings.max_file_bytes, self.new_id)
+            items, _ = capture_record.unpack(data)
+            taken = self._local.write_items(items, time.monotonic() + FLUSH_TIMEOUT_S)
+            self._local.close()
+            self._records_out += count
+            self._bytes_out += size
+            if taken < len(items):
+                self._lost += len(items) - taken
+                log.warning("capture: %d queued records were not written before exit", len(items) - taken)
 
-
-def _payload(content_type: str, body: bytes, mode: str) -> dict[str, str]:
-    """One side of a record, as a dict (the shape `_line` writes)."""
-    return orjson.loads(_side(content_type, body, mode))
-
-
-_SIDES: dict[tuple[str, str], tuple[bytes, bytes | None]] = {}  # (type, mode) -> (prefix, text suffix)
-
-
-def _side(content_type: str, body: bytes, mode: str) -> bytes:
-    """{"observedContentType", "mode", "data", "encoding"} as JSON bytes, built from cached pieces: the
-    writer thread shares the GIL with the event loop, so a record costs it as little as possible."""
-    pieces = _SIDES.get((content_type, mode))
-    if pieces is None:
-        prefix = b'{"observedContentType":' + orjson.dumps(content_type) + b',"mode":"' + mode.encode() + b'","data":'
-        encoding = _ENCODINGS.get(media_type(content_type))
-        pieces = (prefix, b',"encoding":"' + encoding.encode() + b'"}' if encoding else None)
-        if len(_SIDES) < 64:  # content types come from clients: cache a few
-            _SIDES[(content_type, mode)] = pieces
-    prefix, text_suffix = pieces
-    if text_suffix is not None:
-        try:
-            return prefix + orjson.dumps(body.decode("utf-8")) + text_suffix
-        except UnicodeDecodeError:
-            pass
-    return prefix + b'"' + base64.b64encode(body) + b'","encoding":"BASE64"}'
-
-
-def _line(item: tuple[float, str | None, str | None, str, bytes, str, bytes], stamp: bytes,
-          new_id: Callable[[], str]) -> bytes:
-    _, client_id, event_id, in_type, body, out_type, out_body = item
-    client = b',"inferenceId":' + orjson.dumps(client_id) if client_id is not None else b""
-    return b"".join((b'{"captureData":{"endpointInput":', _side(in_type, body, "INPUT"), b',"endpointOutput":',
-                     _side(out_type, out_body, "OUTPUT"), b'},"eventMetadata":{"eventId":"',
-                     (event_id or new_id()).encode(), b'","inferenceTime":"', stamp, b'"', client,
-                     b'},"eventVersion":"0"}\n'))

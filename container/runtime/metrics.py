@@ -58,9 +58,12 @@ class Histogram:
 
 
 class CaptureCounters(Protocol):
-    records: int
-    dropped_queue_full: int
-    dropped_write_error: int
+    @property
+    def records(self) -> int: ...
+    @property
+    def dropped_queue_full(self) -> int: ...
+    @property
+    def dropped_write_error(self) -> int: ...
 
 
 class Metrics:

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from container.local import ServerProcess, free_port
-from container.runtime.capture import _payload, valid_client_id
+from container.runtime.capture import valid_client_id
+from container.runtime.capture_record import payload as _payload
 from container.runtime.settings import Settings, SettingsError
 from model.bundle import Bundle
 from model.scoring import Scorer
@@ -325,6 +326,88 @@ def test_full_queue_under_a_burst(bundle: Bundle, tmp_path: Path) -> None:
     print(f"burst: {len(statuses)} requests, {written} written, {dropped} dropped (queue full)")
     assert statuses == [200] * 400
     assert dropped > 0 and written + dropped == 400
+
+
+# -- the writer process ----------------------------------------------------------------------------------
+def writer_pids(parent: int) -> list[int]:
+    """The capture writer processes whose parent is `parent` (a zombie counts as gone)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if (int(fields[1]) == parent and fields[0] != "Z"
+                    and b"capture_writer" in (stat.parent / "cmdline").read_bytes()):
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def wait_for(check: Any, seconds: float = 15.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {seconds} s: {check}")
+
+
+def test_the_writer_is_its_own_process_and_a_killed_one_is_replaced(bundle: Bundle, tmp_path: Path) -> None:
+    """Records are encoded and written by a child process of the worker, at a lower priority than the
+    worker's requests. SIGKILL it: requests go on being answered, another writer takes over, and every
+    record is either written or counted as dropped."""
+    capture = tmp_path / "capture"
+    proc = start(bundle, tmp_path, {"MODELSTAGE_CAPTURE_DIR": str(capture),
+                                    "MODELSTAGE_CAPTURE_FLUSH_INTERVAL": "0.05"})
+    client = Client(proc)
+    try:
+        (first,) = wait_for(lambda: writer_pids(proc.proc.pid))
+        wait_for(lambda: nice(first) == min(19, nice(proc.proc.pid) + 10))  # set once it has started
+        statuses = [client.post(ONE_ROW)[0] for _ in range(50)]
+        wait_for(lambda: metric(client, RECORDS) == 50)
+        os.kill(first, 9)
+        wait_for(lambda: first not in writer_pids(proc.proc.pid))
+        time.sleep(1.0)  # the worker starts another writer at most once a second
+        statuses += [client.post(ONE_ROW)[0] for _ in range(100)]
+        (second,) = wait_for(lambda: writer_pids(proc.proc.pid))
+        assert second != first
+        wait_for(lambda: metric(client, RECORDS) + metric(client, WRITE_ERROR) == 150)
+        written = metric(client, RECORDS)
+    finally:
+        client.close()
+        stop(proc)
+    assert statuses == [200] * 150
+    assert written >= 100 and len(records(capture)) == written
+
+
+def test_a_killed_worker_leaves_no_writer_behind(bundle: Bundle, tmp_path: Path) -> None:
+    """The writer reads until its pipe closes: when the worker dies, it writes what it has and exits."""
+    capture = tmp_path / "capture"
+    proc = start(bundle, tmp_path, {"MODELSTAGE_CAPTURE_DIR": str(capture),
+                                    "MODELSTAGE_CAPTURE_FLUSH_INTERVAL": "0.05"})
+    client = Client(proc)
+    try:
+        (writer,) = wait_for(lambda: writer_pids(proc.proc.pid))
+        assert [client.post(ONE_ROW)[0] for _ in range(20)] == [200] * 20
+        wait_for(lambda: metric(client, RECORDS) == 20)
+    finally:
+        client.close()
+    proc.proc.kill()
+    proc.proc.wait(10)
+
+    def gone() -> bool:
+        try:
+            return Path(f"/proc/{writer}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    wait_for(gone, 10)
+    assert len(records(capture)) == 20
 
 
 def test_sigterm_flushes_queued_records(bundle: Bundle, tmp_path: Path) -> None:

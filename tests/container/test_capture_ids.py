@@ -1,13 +1,13 @@
-"""Capture's inference ids (container/runtime/capture.py `new_id`): UUID4-shaped, unique within a process
+"""Capture's inference ids (container/runtime/capture_record.py `id_source`): UUID4-shaped, unique within a process
 and across processes, also where the counter wraps."""
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from pathlib import Path
 
 from container.runtime.capture import Capture, CaptureSettings
+from container.runtime.capture_record import id_source
 
 
 def _capture(tmp_path: Path) -> Capture:
@@ -26,9 +26,8 @@ def test_ids_are_uuid4_shaped_and_unique(tmp_path: Path) -> None:
     assert all(_is_uuid4(i) for i in ids)
 
 
-def test_the_counter_wraps_inside_its_12_hex_digits(tmp_path: Path) -> None:
-    capture = _capture(tmp_path)
-    capture._counter = itertools.count((1 << 48) - 1)
-    last, first = capture.new_id(), capture.new_id()
+def test_the_counter_wraps_inside_its_12_hex_digits() -> None:
+    new_id = id_source(start=(1 << 48) - 1)
+    last, first = new_id(), new_id()
     assert last.endswith("-ffffffffffff") and first.endswith("-000000000000")
     assert _is_uuid4(last) and _is_uuid4(first) and last[:24] == first[:24]
