@@ -32,11 +32,11 @@ record's eventId (UUID4-shaped: random per process, counted per record; see `new
 in `X-Modelstage-Inference-Id` on every response of a scoring route while capture is on, sampled or
 not, so labels can be joined later (a request not sampled has an id and no record).
 
-Off the request path, and off the worker's core: the event loop packs each sampled exchange into a
-frame (capture_record.py: a struct header and the bytes, no encoding) appended to a buffer under a lock
-held for one append. A feeder thread wakes every `MODELSTAGE_CAPTURE_FLUSH_INTERVAL` seconds, takes the
-buffer and writes it, in one `write`, to the pipe of a writer process (capture_writer.py) that encodes
-the records and writes the files. Encoding in a thread of the worker cost it 5-10% of its throughput:
+Off the request path, and off the worker's core: the event loop appends each sampled exchange, as a
+tuple of what it already has, to a deque (no encoding, no lock). A feeder thread wakes every
+`MODELSTAGE_CAPTURE_FLUSH_INTERVAL` seconds, takes what is queued and writes it as one marshalled batch
+(capture_record.py: one C call) to the pipe of a writer process (capture_writer.py) that encodes the
+records and writes the files. Encoding in a thread of the worker cost it 5-10% of its throughput:
 the thread takes the GIL from the event loop. The queue (records and bytes not yet handed to the writer)
 is bounded; when it is full, or a write fails (ENOSPC, EDQUOT, any OSError: the partial line is
 truncated away), or the writer process is gone, records are dropped and counted (the writer publishes
@@ -50,6 +50,7 @@ import contextlib
 import fcntl
 import logging
 import mmap
+import operator
 import os
 import random
 import select
@@ -57,6 +58,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +72,7 @@ CLIENT_HEADER = b"x-amzn-sagemaker-inference-id"
 FLUSH_TIMEOUT_S = 3.0  # on shutdown: the bound for handing over and writing what is queued
 PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for an unprivileged process
 RESPAWN_S = 1.0  # a writer process that died is started again at most this often
+_SIZE = operator.itemgetter(7)  # an item's body bytes
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `container` is, for the writer's -m
 
 
@@ -102,9 +105,7 @@ class Capture:
         self._random = self._rng.random
         self.new_id = capture_record.id_source()
         self._threshold = settings.percent / 100.0
-        self._lock = threading.Lock()
-        self._buffer = bytearray()  # frames not yet handed to the writer (under _lock)
-        self._buffered = self._buffered_bytes = 0  # records and body bytes in _buffer (under _lock)
+        self._queue: deque[capture_record.Item] = deque()  # appended by the event loop, popped by the feeder
         self._records_in = self._bytes_in = 0  # event loop: queued, ever
         self._records_out = self._bytes_out = 0  # feeder: handed over or dropped, ever
         self._lost = 0  # feeder: records the writer process never got (its pipe was broken)
@@ -158,14 +159,9 @@ class Capture:
                 or self._bytes_in - self._bytes_out + size > self.settings.queue_bytes):
             self.dropped_queue_full += 1
             return False
-        frame = capture_record.pack(time.time(), client_id, event_id, content_type or JSON, body,
-                                    out_type, out_body)
         self._records_in += 1
         self._bytes_in += size
-        with self._lock:
-            self._buffer += frame
-            self._buffered += 1
-            self._buffered_bytes += size
+        self._queue.append((time.time(), client_id, event_id, content_type or JSON, body, out_type, out_body, size))
         return True
 
     # -- the feeder thread and the writer process ---------------------------------------------------
@@ -231,17 +227,17 @@ class Capture:
         self._hand_over(deadline)
         self._finish(deadline)
 
-    def _take(self) -> tuple[bytearray, int, int]:
-        with self._lock:
-            data, self._buffer = self._buffer, bytearray()
-            count, self._buffered = self._buffered, 0
-            size, self._buffered_bytes = self._buffered_bytes, 0
-        return data, count, size
+    def _take(self) -> tuple[list[capture_record.Item], int]:
+        """What is queued now (the event loop only appends, this thread only pops: a deque needs no lock)."""
+        queue = self._queue
+        items = [queue.popleft() for _ in range(len(queue))]
+        return items, sum(map(_SIZE, items))
 
     def _hand_over(self, deadline: float | None) -> None:
-        data, count, size = self._take()
-        if not count:
+        items, size = self._take()
+        if not items:
             return
+        count = len(items)
         proc = self._proc
         if proc is None or proc.poll() is not None:
             if time.monotonic() - self._started_at >= RESPAWN_S and not self._stop.is_set():
@@ -249,7 +245,8 @@ class Capture:
                             None if proc is None else proc.returncode)
                 self._spawn()
             proc = self._proc
-        sent = proc is not None and proc.stdin is not None and self._send(proc.stdin.fileno(), data, deadline)
+        sent = (proc is not None and proc.stdin is not None
+                and self._send(proc.stdin.fileno(), capture_record.encode_batch(items), deadline))
         if sent:
             self._sent += count
         else:
@@ -257,7 +254,7 @@ class Capture:
         self._records_out += count
         self._bytes_out += size
 
-    def _send(self, fd: int, data: bytearray, deadline: float | None) -> bool:
+    def _send(self, fd: int, data: bytes, deadline: float | None) -> bool:
         """All of data into the pipe; False when the pipe is broken or the deadline passes. A writer that
         falls behind blocks this thread only: the queue fills and the event loop drops."""
         view, sent = memoryview(data), 0
@@ -302,16 +299,14 @@ class Capture:
             if thread.is_alive():
                 log.warning("capture: the feeder did not finish in %.1f s", timeout)
             return
-        data, count, size = self._take()  # never started: write here, bounded all the same
-        if count:
+        items, size = self._take()  # never started: write here, bounded all the same
+        if items:
             if self._local is None:
                 self._local = FileWriter(self.directory, self.settings.max_file_bytes, self.new_id)
-            items, _ = capture_record.unpack(data)
             taken = self._local.write_items(items, time.monotonic() + FLUSH_TIMEOUT_S)
             self._local.close()
-            self._records_out += count
+            self._records_out += len(items)
             self._bytes_out += size
             if taken < len(items):
                 self._lost += len(items) - taken
                 log.warning("capture: %d queued records were not written before exit", len(items) - taken)
-

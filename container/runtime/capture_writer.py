@@ -1,8 +1,8 @@
-"""The capture writer: turns frames (capture_record.py) into JSON Lines files, one file per UTC hour.
+"""The capture writer: turns batches of items (capture_record.py) into JSON Lines files, one file per UTC hour.
 
 It runs as a child process of each worker (`python -m container.runtime.capture_writer DIR MAX_BYTES FD`):
-the worker's event loop only packs frames, and the encoding, the file writes and their errors cost
-another core rather than the worker's GIL. It reads frames from stdin until end of file (the worker
+the worker's event loop only queues a tuple, and the encoding, the file writes and their errors cost
+another core rather than the worker's GIL. It reads batches from stdin until end of file (the worker
 closed the pipe, or died), writes what it has and exits; SIGINT and SIGTERM are ignored so a signal to
 the process group does not lose the records the worker is still flushing. Its two counters (records
 written, records dropped on a write error) are published in the shared memory at FD.
@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from container.runtime.capture_record import Item, id_source, line, unpack
+from container.runtime.capture_record import Item, decode_batches, id_source, line
 
 log = logging.getLogger("modelstage.runtime")
 COUNTERS = struct.Struct("<QQ")  # records written, records dropped on a write error
@@ -36,8 +36,8 @@ FILE_MODE = 0o600
 
 class FileWriter:
     """Records into `<dir>/<yyyy>/<mm>/<dd>/<hh>/<mm>-<ss>-<mmm>-<uuid>.jsonl`, a new file per hour and past
-    `max_file_bytes`. A failed write (ENOSPC, EDQUOT, any OSError) drops its batch, counted, and cuts the
-    partial line off."""
+    `max_file_bytes`. A write that fails (ENOSPC, EDQUOT, any OSError) keeps the whole lines it wrote, cuts
+    the partial one off and counts the rest of its batch as dropped."""
 
     def __init__(self, directory: str, max_file_bytes: int, new_id: Callable[[], str] | None = None) -> None:
         self.directory = directory
@@ -76,6 +76,7 @@ class FileWriter:
 
     def _write(self, hour: str, lines: list[bytes]) -> None:
         data = b"".join(lines)
+        kept = 0  # bytes of whole lines on disk when a write fails part-way
         try:
             if self._fd < 0 or hour != self._file_hour or self._file_size >= self.max_file_bytes:
                 self._open(hour)
@@ -84,25 +85,32 @@ class FileWriter:
                 while written < len(data):
                     written += os.write(self._fd, view[written:])
             except OSError:
-                self._undo(written)
+                kept = self._cut(data, written)
                 raise
         except OSError as exc:
             if self.dropped_write_error == 0 or exc.errno != self._last_errno:
                 log.warning("capture: dropping records, cannot write under %s: %s", self.directory, exc)
             self._last_errno = exc.errno
-            self.dropped_write_error += len(lines)
+            whole = data.count(b"\n", 0, kept)
+            self._file_size += kept
+            self.records += whole
+            self.dropped_write_error += len(lines) - whole
             return
         self._file_size += len(data)
         self.records += len(lines)
 
-    def _undo(self, written: int) -> None:
-        """A write failed part-way: cut the partial line off, or give the file up if that fails too."""
+    def _cut(self, data: bytes, written: int) -> int:
+        """A write failed part-way: keep the whole lines written, cut the partial one off. -> bytes kept
+        (0, and the file given up, if even the cut fails)."""
         if not written:
-            return
+            return 0
+        kept = data.rfind(b"\n", 0, written) + 1
         try:
-            os.ftruncate(self._fd, self._file_size)
+            os.ftruncate(self._fd, self._file_size + kept)
         except OSError:
             self.close()
+            return 0
+        return kept
 
     def _open(self, hour: str) -> None:
         self.close()
@@ -127,17 +135,17 @@ class FileWriter:
 
 
 def serve(source_fd: int, writer: FileWriter, publish: Callable[[int, int], None]) -> None:
-    """Frames from `source_fd` until end of file, written as they come."""
+    """Batches from `source_fd` until end of file, written as they come."""
     pending = bytearray()
     while chunk := os.read(source_fd, READ_BYTES):
         pending += chunk
-        items, used = unpack(pending)
+        items, used = decode_batches(pending)
         if used:
             del pending[:used]
             writer.write_items(items)
             publish(writer.records, writer.dropped_write_error)
     if pending:
-        log.warning("capture: %d bytes of an incomplete frame at exit", len(pending))
+        log.warning("capture: %d bytes of an incomplete batch at exit", len(pending))
 
 
 def main(argv: list[str]) -> int:

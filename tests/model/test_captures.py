@@ -134,7 +134,7 @@ def test_the_runtimes_own_capture_files(tmp_path: Path) -> None:
     assert table.X[ids["ev-b"]].tolist() == [[5, 6, 7]] and table.prediction[ids["ev-b"]].tolist() == [3.0]
     assert not np.isnat(table.timestamp).any()
     # and capture_record.line, the function the writer uses, on its own
-    line = capture_line((0.0, None, "ev-d", "text/csv", b"1,2,3", "text/csv", b"9\n"), b"2026-12-03T00:00:00Z",
+    line = capture_line((0.0, None, "ev-d", "text/csv", b"1,2,3", "text/csv", b"9\n", 7), b"2026-12-03T00:00:00Z",
                  lambda: "unused")
     write(tmp_path / "one" / "x.jsonl", [line.decode().strip()])
     one = read_captures(str(tmp_path / "one"), NAMES, OUT)
