@@ -1,5 +1,5 @@
-"""One captured exchange: the frame the worker hands to the capture writer, and the JSON Lines record
-(SageMaker's data-capture format) the writer makes of it. Pure functions; see capture.py for the format
+"""One captured exchange: the item the worker queues and hands to its capture writer, and the JSON Lines
+record (SageMaker's data-capture format) the writer makes of it. Pure functions; see capture.py for the format
 and its references.
 
 The worker hands its queued items to the writer in batches: an 8-byte length, then the list of items
