@@ -357,13 +357,18 @@ def wait_for(check: Any, seconds: float = 15.0) -> Any:
     raise AssertionError(f"not true within {seconds} s: {check}")
 
 
+def fast_flushing(bundle: Bundle, tmp_path: Path) -> tuple[Path, ServerProcess]:
+    """A server capturing into tmp_path/capture, handing records to its writer every 0.05 s."""
+    capture = tmp_path / "capture"
+    return capture, start(bundle, tmp_path, {"MODELSTAGE_CAPTURE_DIR": str(capture),
+                                             "MODELSTAGE_CAPTURE_FLUSH_INTERVAL": "0.05"})
+
+
 def test_the_writer_is_its_own_process_and_a_killed_one_is_replaced(bundle: Bundle, tmp_path: Path) -> None:
     """Records are encoded and written by a child process of the worker, at a lower priority than the
     worker's requests. SIGKILL it: requests go on being answered, another writer takes over, and every
     record is either written or counted as dropped."""
-    capture = tmp_path / "capture"
-    proc = start(bundle, tmp_path, {"MODELSTAGE_CAPTURE_DIR": str(capture),
-                                    "MODELSTAGE_CAPTURE_FLUSH_INTERVAL": "0.05"})
+    capture, proc = fast_flushing(bundle, tmp_path)
     client = Client(proc)
     try:
         (first,) = wait_for(lambda: writer_pids(proc.proc.pid))
@@ -387,9 +392,7 @@ def test_the_writer_is_its_own_process_and_a_killed_one_is_replaced(bundle: Bund
 
 def test_a_killed_worker_leaves_no_writer_behind(bundle: Bundle, tmp_path: Path) -> None:
     """The writer reads until its pipe closes: when the worker dies, it writes what it has and exits."""
-    capture = tmp_path / "capture"
-    proc = start(bundle, tmp_path, {"MODELSTAGE_CAPTURE_DIR": str(capture),
-                                    "MODELSTAGE_CAPTURE_FLUSH_INTERVAL": "0.05"})
+    capture, proc = fast_flushing(bundle, tmp_path)
     client = Client(proc)
     try:
         (writer,) = wait_for(lambda: writer_pids(proc.proc.pid))
