@@ -59,7 +59,10 @@ class FileWriter:
                 return taken
             batch: list[bytes] = []
             hour = ""
-            while taken < n and len(batch) < BATCH_RECORDS:
+            # bytes already in the file this batch goes to (0: it opens a new one); a batch stops where the
+            # file reaches max_file_bytes, so a file passes the limit by one line at most
+            size = self._file_size if self._fd >= 0 and self._file_size < self.max_file_bytes else 0
+            while taken < n and len(batch) < BATCH_RECORDS and size < self.max_file_bytes:
                 item = items[taken]
                 if int(item[0]) != second:  # formatting times costs more than the record: once a second
                     second = int(item[0])
@@ -69,7 +72,9 @@ class FileWriter:
                 if hour and item_hour != hour:
                     break  # one file per hour: the next batch starts the next hour's file
                 hour = item_hour
-                batch.append(line(item, stamp, self.new_id))
+                record = line(item, stamp, self.new_id)
+                batch.append(record)
+                size += len(record)
                 taken += 1
             self._write(hour, batch)
         return taken
