@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from container.runtime.app import ServingApp
@@ -40,8 +41,10 @@ def _block(app: ServingApp, body: bytes, calls: int) -> float:
 
 
 def measure_envs(bundle_dir: Path, body: bytes, on_env: dict[str, str], off_env: dict[str, str],
-                 blocks: int = 30, calls: int = 2000) -> tuple[float, float]:
-    """(us per request with on_env, with off_env): medians of interleaved blocks."""
+                 blocks: int = 30, calls: int = 2000,
+                 check: Callable[[ServingApp, ServingApp], bool] = lambda on, off: True) -> tuple[float, float]:
+    """(us per request with on_env, with off_env): medians of interleaved blocks. `check(on, off)` says
+    the two apps really differ as intended (a misspelt variable would measure nothing)."""
     on, off = _serving_app(bundle_dir, on_env), _serving_app(bundle_dir, off_env)
     try:
         _block(on, body, calls)
@@ -50,6 +53,8 @@ def measure_envs(bundle_dir: Path, body: bytes, on_env: dict[str, str], off_env:
         for i in range(blocks):
             for is_on in ((True, False) if i % 2 else (False, True)):
                 times[is_on].append(_block(on if is_on else off, body, calls))
+        if not check(on, off):
+            raise RuntimeError("the on and off apps did not differ as intended")
         return statistics.median(times[True]), statistics.median(times[False])
     finally:
         on.close()
@@ -59,4 +64,5 @@ def measure_envs(bundle_dir: Path, body: bytes, on_env: dict[str, str], off_env:
 def measure(bundle_dir: Path, body: bytes, blocks: int = 30, calls: int = 2000) -> tuple[float, float]:
     """(us per request with the window on, off)."""
     return measure_envs(bundle_dir, body, {"MODELSTAGE_DRIFT_WINDOW": "10000"}, {"MODELSTAGE_DRIFT_WINDOW": "0"},
-                        blocks, calls)
+                        blocks, calls, lambda on, off: on.metrics.window is not None and on.metrics.window.seen > 0
+                        and off.metrics.window is None)

@@ -167,8 +167,9 @@ class Bench:
         """--capture: capture off and at 100%; the ratio of req/s."""
         from benchmarks.drift_window import measure_envs
 
-        on_us, off_us = measure_envs(bundle_dir, SEED_BODY, {"MODELSTAGE_CAPTURE_DIR": str(self.workdir / "capture-0")},
-                                     {})  # in process (no socket, no HTTP parser): steadier than req/s
+        on_us, off_us = measure_envs(  # in process (no socket, no HTTP parser): steadier than req/s
+            bundle_dir, SEED_BODY, {"MODELSTAGE_CAPTURE_DIR": str(self.workdir / "capture-0")}, {},
+            check=lambda on, off: on.capture is not None and off.capture is None)
         say(f"capture in process (open, handle, finish, observe): {on_us:.2f} us/request on vs {off_us:.2f} off "
             f"(+{on_us - off_us:.2f} us)")
         rows, on_rps, off_rps = self.on_off(

@@ -373,16 +373,18 @@ def _output_predictions(b: _Builder, side: object) -> list[float]:
         text, kind = _side_text(side)
     except _Skip:
         return []  # no usable output: predictions unknown, the features still count
+    return _text_predictions(b, text, kind)
+
+
+def _text_predictions(b: _Builder, text: str, kind: str) -> list[float]:
+    """A response body as text -> one prediction per row ([] when it cannot be read)."""
     if kind == "csv":
         return [_float(line.split(",")[0]) for line in text.splitlines() if line.strip()]
     try:
         docs = _json_docs(text)
     except _Skip:
         return []
-    out: list[float] = []
-    for doc in docs:
-        out.extend(_predictions(doc, b.output_name))
-    return out
+    return [p for doc in docs for p in _predictions(doc, b.output_name)]
 
 
 def _sagemaker(b: _Builder, doc: dict[str, Any]) -> None:
@@ -511,13 +513,8 @@ def _azure_input(b: _Builder, doc: dict[str, Any]) -> None:
 
 def _azure_output(b: _Builder, doc: dict[str, Any], where: str) -> None:
     data = _azure_data(doc)
-    if isinstance(data, str):
-        if _azure_text_kind(doc, data) == "csv":
-            predictions = [_float(line.split(",")[0]) for line in data.splitlines() if line.strip()]
-        else:
-            predictions = [p for d in _json_docs(data) for p in _predictions(d, b.output_name)]
-    else:
-        predictions = _predictions(data, b.output_name)
+    predictions = (_text_predictions(b, data, _azure_text_kind(doc, data)) if isinstance(data, str)
+                   else _predictions(data, b.output_name))
     cid = _correlation(doc)
     if cid is None:
         raise _Skip(UNMATCHED_OUTPUT, "no correlationid")

@@ -36,8 +36,8 @@ Off the request path, and off the worker's core: the event loop appends each sam
 tuple of what it already has, to a deque (no encoding, no lock). A feeder thread wakes every
 `MODELSTAGE_CAPTURE_FLUSH_INTERVAL` seconds, takes what is queued and writes it as one marshalled batch
 (capture_record.py: one C call) to the pipe of a writer process (capture_writer.py) that encodes the
-records and writes the files. Encoding in a thread of the worker cost it 5-10% of its throughput:
-the thread takes the GIL from the event loop. The queue (records and bytes not yet handed to the writer)
+records and writes the files. Encoding in a thread of the worker took about 7% of its CPU
+samples (py-spy under load) and the GIL from the event loop. The queue (records and bytes not yet handed to the writer)
 is bounded; when it is full, or a write fails (ENOSPC, EDQUOT, any OSError: the partial line is
 truncated away), or the writer process is gone, records are dropped and counted (the writer publishes
 its counts in shared memory); requests never wait for capture. On shutdown `close` hands over what is
